@@ -1,0 +1,38 @@
+# slamon — the two commands: `make demo` and `make test`. Both install what they need.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean deps-system
+
+$(BIN)/python:
+	@$(PY) -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV) 2>/dev/null || { \
+	  echo "venv module missing: installing python3-venv"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv; \
+	  python3 -m venv $(VENV); }
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+deps-system:
+	@scripts/install-test-deps.sh
+
+demo: $(STAMP)
+	$(BIN)/slamon demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check monitor adapters bench tests
+	$(BIN)/mypy
+
+test: $(STAMP) deps-system lint
+	CI=$${CI:-} $(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ami_ingest.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
