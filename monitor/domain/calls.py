@@ -140,3 +140,20 @@ class CallRecord:
             "approximate": self.approximate,
             "closed_reason": self.closed_reason,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One source message a call's figures were computed from (e.g. the raw AMI event text)."""
+
+    t: float
+    kind: str  # e.g. the AMI event name
+    raw: str
+
+
+@dataclass(slots=True)
+class CompletedCall:
+    """What the tracker hands to the store when a call ends: the record and its evidence."""
+
+    record: CallRecord
+    evidence: list[Evidence] = field(default_factory=list)
