@@ -1,0 +1,217 @@
+"""Configuration: ``slamon.toml`` validated by pydantic; secrets only from files or environment.
+
+Secrets are never values in the TOML file: ``*_file`` keys point at files, or environment variables
+(``SLAMON_HMAC_KEY``, ``SLAMON_AMI_SECRET`` / ``SLAMON_AMI_SECRET_<SITE>``, ``SLAMON_IMAP_PASSWORD`` /
+``SLAMON_IMAP_PASSWORD_<SITE>``) provide them. They are held as ``SecretStr`` so a repr or a
+validation error never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from monitor.domain.cadence import ring_cycle_seconds
+from monitor.domain.calendar import WEEKDAYS, BusinessCalendar
+from monitor.domain.policy import SlaPolicy
+from monitor.domain.topology import PbxTopology
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicySettings(_Strict):
+    answer_within_rings: int = Field(3, ge=1, le=20)
+    max_hold_s: float = Field(30.0, gt=0)
+    first_reply_business_s: float = Field(3600.0, gt=0)
+    acknowledge_business_days: float = Field(2.0, gt=0)
+    version: str | None = None
+
+    def to_domain(self) -> SlaPolicy:
+        return SlaPolicy(
+            self.answer_within_rings,
+            self.max_hold_s,
+            self.first_reply_business_s,
+            self.acknowledge_business_days,
+            self.version or "",
+        ).with_version()
+
+
+class MonitorSettings(_Strict):
+    database_url: str = "sqlite:///var/slamon.db"
+    listen: str = "127.0.0.1:8000"
+    hmac_key_file: Path | None = None
+    stale_call_after_s: float = Field(4 * 3600.0, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError("listen must be HOST:PORT")
+        return value
+
+
+class ApiSettings(_Strict):
+    tokens_file: Path | None = None
+
+
+class SiteSettings(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    timezone: str = "UTC"
+    country: str | None = None
+    subdivision: str | None = None
+    ring_cadence: str | float = "US"
+    hours: dict[str, list[str]] = Field(default_factory=lambda: {d: ["00:00-24:00"] for d in WEEKDAYS})
+    closures: list[date] = Field(default_factory=list)
+    policy: PolicySettings | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SiteSettings:
+        ring_cycle_seconds(self.ring_cadence)
+        self.calendar()
+        return self
+
+    def calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.build(
+            timezone=self.timezone,
+            hours=self.hours,
+            country=self.country,
+            subdivision=self.subdivision,
+            closures=self.closures,
+        )
+
+
+def _site_env(prefix: str, site: str) -> str | None:
+    return os.environ.get(f"{prefix}_{re.sub(r'[^A-Za-z0-9]', '_', site).upper()}") or os.environ.get(prefix)
+
+
+def _read_secret(path: Path | None, env_prefix: str, site: str, what: str) -> SecretStr:
+    if path is not None:
+        try:
+            return SecretStr(path.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    value = _site_env(env_prefix, site)
+    if value:
+        return SecretStr(value)
+    raise ConfigError(f"no {what} for site {site!r}: set a *_file key or the {env_prefix} environment variable")
+
+
+class PbxSettings(_Strict):
+    site: str
+    host: str
+    port: int = Field(5038, ge=1, le=65535)
+    username: str
+    secret_file: Path | None = None
+    service_numbers: list[str] = Field(default_factory=list)
+    trunks: list[str] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list)
+    ping_interval_s: float = Field(10.0, gt=0)
+    action_timeout_s: float = Field(10.0, gt=0)
+
+    def secret(self) -> SecretStr:
+        return _read_secret(self.secret_file, "SLAMON_AMI_SECRET", self.site, "AMI secret")
+
+    def topology(self) -> PbxTopology:
+        return PbxTopology(frozenset(self.service_numbers), frozenset(self.trunks), frozenset(self.devices))
+
+
+class MailboxSettings(_Strict):
+    site: str
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    tls: Literal["imaps", "starttls", "none"] = "imaps"
+    username: str
+    password_file: Path | None = None
+    inbox: str = "INBOX"
+    sent: str | None = None
+    extra_folders: list[str] = Field(default_factory=list)
+    dealer_domains: list[str] = Field(default_factory=list)
+    dealer_addresses: list[str] = Field(default_factory=list)
+    kind: Literal["internet_inquiry", "written"] = "internet_inquiry"
+    name: str | None = None
+    ca_file: Path | None = None
+
+    def password(self) -> SecretStr:
+        return _read_secret(self.password_file, "SLAMON_IMAP_PASSWORD", self.site, "IMAP password")
+
+
+class Settings(_Strict):
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    site: list[SiteSettings] = Field(default_factory=list)
+    pbx: list[PbxSettings] = Field(default_factory=list)
+    mailbox: list[MailboxSettings] = Field(default_factory=list)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        ids = [s.id for s in self.site]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate site ids in {ids}")
+        for item in [*self.pbx, *self.mailbox]:
+            if item.site not in ids:
+                raise ValueError(f"{type(item).__name__[:-8].lower()} refers to unknown site {item.site!r}")
+        return self
+
+    def site_by_id(self, site_id: str) -> SiteSettings:
+        for site in self.site:
+            if site.id == site_id:
+                return site
+        raise ConfigError(f"unknown site {site_id!r}")
+
+    def policy_for(self, site_id: str) -> SlaPolicy:
+        """Site overrides merge over the global policy; the version names the effective policy."""
+        site = self.site_by_id(site_id)
+        if site.policy is None:
+            return self.policy.to_domain()
+        merged = {**self.policy.model_dump(), **site.policy.model_dump(exclude_unset=True)}
+        if "version" not in site.policy.model_fields_set:
+            merged["version"] = None
+        return PolicySettings(**merged).to_domain()
+
+    def hmac_key(self) -> bytes:
+        path = self.monitor.hmac_key_file
+        if path is not None:
+            try:
+                key = path.read_bytes().strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read hmac_key_file {path}: {exc.strerror}") from None
+        else:
+            key = os.environ.get("SLAMON_HMAC_KEY", "").encode()
+        if len(key) < 16:
+            raise ConfigError("HMAC key missing or shorter than 16 bytes (hmac_key_file or SLAMON_HMAC_KEY)")
+        return key
+
+
+def load_settings(path: Path | str | None) -> Settings:
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError(f"{path or 'config'}: " + "; ".join(lines)) from None
+
+
+def open_24_7_site(site_id: str = "default", cadence: str | float = "US") -> SiteSettings:
+    return SiteSettings(id=site_id, ring_cadence=cadence)
