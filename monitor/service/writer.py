@@ -1,0 +1,255 @@
+"""Persisting finished calls and monitoring gaps in batches, off the event loop.
+
+The call tracker hands every finished call to :meth:`BatchWriter.submit`, which only appends to a
+buffer, so ingesting AMI events never waits on the database. :meth:`BatchWriter.run` writes the buffer
+in batches (up to ``max_batch`` items, at least every ``interval_s``), one transaction per batch, in a
+worker thread. A failed batch stays at the head of the buffer and is retried with exponential backoff:
+because every insert is idempotent, writing a batch twice (a retry after a commit whose
+acknowledgement was lost, a cancelled flush) stores it once.
+
+``write_batch`` is the same write, synchronous, for offline replay and benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from itertools import islice
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from monitor.domain.calls import CompletedCall
+from monitor.domain.events import MonitoringGap
+from monitor.store.engine import safe_url
+from monitor.store.repository import SqlCallRepository, SqlGapRepository, ThresholdsFor
+
+log = logging.getLogger(__name__)
+
+Item = CompletedCall | MonitoringGap
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    calls_written: int = 0
+    duplicates: int = 0  # calls already stored (or twice in the batch): idempotent, not errors
+    gaps_written: int = 0
+    gap_duplicates: int = 0
+
+
+WriteFn = Callable[[Sequence[Item]], BatchResult]
+
+
+def write_batch(
+    engine: Engine, items: Sequence[Item], thresholds_for: ThresholdsFor | None = None
+) -> BatchResult:
+    """Write ``items`` in one transaction: all of them or (on error) none."""
+    calls = [i for i in items if isinstance(i, CompletedCall)]
+    gaps = [i for i in items if isinstance(i, MonitoringGap)]
+    with Session(engine) as session, session.begin():
+        new_calls = SqlCallRepository(session).add_many(calls, thresholds_for)
+        new_gaps = SqlGapRepository(session).add_many(gaps)
+    return BatchResult(new_calls, len(calls) - new_calls, new_gaps, len(gaps) - new_gaps)
+
+
+@dataclass(slots=True)
+class WriterStats:
+    written: int = 0  # calls newly stored
+    duplicates: int = 0
+    gaps_written: int = 0
+    batches: int = 0
+    errors: int = 0  # failed batch attempts (each retried)
+    consecutive_errors: int = 0  # > 0 while the database is failing: a readiness signal
+    dropped: int = 0  # refused because the buffer was full (the database has been down for long)
+    rejected: int = 0  # items the database refuses for good (not a connectivity problem)
+
+
+class BatchWriter:
+    """Buffers finished calls and gaps and writes them in batches.
+
+    ``submit``/``submit_gap`` must be called from the event loop's thread (they may wake the flusher).
+    Run :meth:`run` as a task for the writer's lifetime and call :meth:`close` at shutdown.
+    """
+
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        *,
+        write: WriteFn | None = None,
+        thresholds_for: ThresholdsFor | None = None,
+        max_batch: int = 500,
+        interval_s: float = 0.2,
+        max_pending: int = 10_000,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+        poison_attempts: int = 3,
+    ) -> None:
+        if write is None:
+            if engine is None:
+                raise ValueError("BatchWriter needs an engine or a write function")
+            write = partial(write_batch, engine, thresholds_for=thresholds_for)
+        self._write = write
+        self._where = safe_url(engine) if engine is not None else "the database"
+        self._max_batch = max_batch
+        self._batch = max_batch  # shrinks to isolate an item the database refuses
+        self._interval_s = interval_s
+        self._max_pending = max_pending
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
+        self._poison_attempts = poison_attempts
+        self._backoff_s = retry_initial_s
+        self._refusals = 0  # consecutive non-transient failures of a single-item batch
+        self._buffer: deque[Item] = deque()
+        self._wake = asyncio.Event()
+        self._close_requested = asyncio.Event()  # separate from _wake, which a busy buffer keeps setting
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self.rejected: deque[Item] = deque(maxlen=1000)  # kept for inspection, never silently lost
+        self.stats = WriterStats()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def submit(self, completed: CompletedCall) -> None:
+        self._put(completed)
+
+    def submit_gap(self, gap: MonitoringGap) -> None:
+        self._put(gap)
+
+    async def run(self) -> None:
+        """Write batches until :meth:`close` is called."""
+        while not self._closing:
+            await _wait(self._wake, self._interval_s)
+            self._wake.clear()
+            await self._drain(yield_to_close=True)
+
+    async def flush(self, timeout_s: float | None = None) -> bool:
+        """Write everything submitted so far (retrying failures); False if ``timeout_s`` ran out."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._drain(yield_to_close=False)
+        except TimeoutError:
+            log.error("store flush timed out after %.1fs with %d items pending", timeout_s, self.pending)
+            return False
+        return True
+
+    async def close(self, timeout_s: float | None = 30.0) -> bool:
+        """Stop accepting items, write everything left, stop :meth:`run`. A database that stays down
+        past ``timeout_s`` loses what is still buffered; that is logged with the count."""
+        self._closing = True
+        self._wake.set()
+        self._close_requested.set()
+        ok = await self.flush(timeout_s)
+        if not ok:
+            log.error("store writer closed with %d items not written to %s", self.pending, self._where)
+        return ok
+
+    def _put(self, item: Item) -> None:
+        if self._closing:
+            raise RuntimeError("BatchWriter is closed")
+        if len(self._buffer) >= self._max_pending:
+            self.stats.dropped += 1
+            if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
+                log.error(
+                    "store writer buffer full (%d items, database failing): %d items dropped so far",
+                    self._max_pending,
+                    self.stats.dropped,
+                )
+            return
+        self._buffer.append(item)
+        if len(self._buffer) >= self._max_batch:
+            self._wake.set()
+
+    async def _drain(self, *, yield_to_close: bool) -> None:
+        async with self._lock:
+            while self._buffer:
+                if yield_to_close and self._closing:
+                    return  # close() drains under its own timeout
+                batch = list(islice(self._buffer, self._batch))
+                try:
+                    result = await asyncio.to_thread(self._write, batch)
+                except Exception as exc:
+                    await self._failed(batch, exc, yield_to_close=yield_to_close)
+                    continue
+                self._succeeded(batch, result)
+
+    def _succeeded(self, batch: Sequence[Item], result: BatchResult) -> None:
+        for _ in batch:
+            self._buffer.popleft()
+        self.stats.batches += 1
+        self.stats.written += result.calls_written
+        self.stats.duplicates += result.duplicates
+        self.stats.gaps_written += result.gaps_written
+        if self.stats.consecutive_errors:
+            log.info("store writes recovered after %d failures", self.stats.consecutive_errors)
+        self.stats.consecutive_errors = 0
+        self._backoff_s = self._retry_initial_s
+        self._refusals = 0
+        self._batch = min(self._max_batch, self._batch * 2)
+
+    async def _failed(self, batch: Sequence[Item], exc: Exception, *, yield_to_close: bool) -> None:
+        self.stats.errors += 1
+        self.stats.consecutive_errors += 1
+        transient = _is_transient(exc)
+        if not transient:
+            # Something in the batch is refused (not the connection): halve the batch until the
+            # offending item is alone, then set it aside so it does not block every later call.
+            if len(batch) > 1:
+                self._batch = max(1, len(batch) // 2)
+            else:
+                self._refusals += 1
+                if self._refusals >= self._poison_attempts:
+                    self._reject(batch[0], exc)
+                    return
+        delay = self._backoff_s
+        self._backoff_s = min(self._backoff_s * 2, self._retry_max_s)
+        log.error(
+            "store write of %d items to %s failed (%s, attempt %d); retrying in %.1fs: %s",
+            len(batch),
+            self._where,
+            "transient" if transient else "refused",
+            self.stats.consecutive_errors,
+            delay,
+            _describe(exc),
+        )
+        if yield_to_close:
+            # Sleep, but wake at once when close() wants to take over.
+            await _wait(self._close_requested, delay)
+        else:
+            await asyncio.sleep(delay)
+
+    def _reject(self, item: Item, exc: Exception) -> None:
+        self._buffer.popleft()
+        self.rejected.append(item)
+        self.stats.rejected += 1
+        what = (
+            f"call {item.record.site}/{item.record.call_id}"
+            if isinstance(item, CompletedCall)
+            else f"gap {item.site}/{item.source}@{item.start}"
+        )
+        log.error("store refused %s %d times; set aside: %s", what, self._refusals, _describe(exc))
+        self._refusals = 0
+
+
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout_s)
+
+
+def _is_transient(exc: Exception) -> bool:
+    """Connection trouble, locks and timeouts go away; constraint or data errors do not."""
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | TimeoutError | OSError)
+
+
+def _describe(exc: Exception) -> str:
+    # SQLAlchemy's message starts with the driver error and goes on with the (long) statement; the
+    # engine hides parameters, and the URL (with its password) is never part of it.
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first[:300]}"
