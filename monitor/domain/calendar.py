@@ -105,7 +105,7 @@ class BusinessCalendar:
         return table is not None and day in table
 
     def open_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        """UTC-aware ``[open, close)`` instants of the local date ``day``."""
+        """``[open, close)`` instants (in UTC) of the local date ``day``."""
         if self.is_closed_date(day):
             return []
         zone = self.zone
@@ -117,7 +117,8 @@ class BusinessCalendar:
                 if end == time.max
                 else datetime.combine(day, end, tzinfo=zone)
             )
-            out.append((a, b))
+            # Subtracting aware datetimes of one zone gives wall-clock time; UTC gives elapsed time.
+            out.append((a.astimezone(_UTC), b.astimezone(_UTC)))
         return out
 
     def is_open(self, at: float | datetime) -> bool:
@@ -177,12 +178,15 @@ class BusinessCalendar:
         return best
 
 
+_UTC = ZoneInfo("UTC")
+
+
 def _as_datetime(value: float | datetime) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise CalendarError("naive datetime: business time needs an aware instant")
-        return value
-    return datetime.fromtimestamp(value, tz=ZoneInfo("UTC"))
+        return value.astimezone(_UTC)
+    return datetime.fromtimestamp(value, tz=_UTC)
 
 
 _HOLIDAY_CACHE: dict[tuple[str, str | None, int], holidays.HolidayBase] = {}

@@ -219,6 +219,9 @@ class CallTracker:
             closed_reason=reason,
         )
         record.sla = evaluate_call(record, rules.policy, rules.ring_cycle_s)
+        if direction == "inbound" and not rules.calendar.is_open(call.first_t):
+            # Someone may pick up after hours, but the standards apply to business hours only.
+            record.sla = {standard: "n/a" for standard in record.sla}
         return record
 
     # --- event handlers -------------------------------------------------------------------------
