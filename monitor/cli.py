@@ -1,0 +1,144 @@
+"""``slamon`` command line (typer). Thin: parse arguments, build through bootstrap, print."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from monitor.config import ConfigError, Settings, load_settings, open_24_7_site
+from monitor.tokens import ROLES, create_token
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="slamon: service-level monitor for dealership service desks")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema")
+token_app = typer.Typer(no_args_is_help=True, help="API tokens")
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="slamon.toml", exists=False)]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"slamon: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="AMI captures: *.jsonl or raw streams with Timestamp:")],
+    config: ConfigOpt = None,
+    site: Annotated[str | None, typer.Option(help="site id from the config (default: the first)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl | table")] = "jsonl",
+    store: Annotated[bool, typer.Option("--store", help="also write the calls to the configured database")] = False,
+    all_calls: Annotated[bool, typer.Option("--all", help="include internal and outbound calls")] = False,
+) -> None:
+    """Feed captures through the live pipeline and print one call record per call."""
+    from adapters.asterisk.pipeline import AmiCallPipeline
+    from adapters.asterisk.replay import ReplayError, replay_file
+    from monitor.bootstrap import call_service
+    from monitor.domain.calls import CompletedCall
+    from monitor.views import call_table_header, call_table_row
+
+    if fmt not in ("jsonl", "table"):
+        _fail("--format must be jsonl or table")
+    settings = _settings(config) if config else Settings(site=[open_24_7_site("default")])
+    if not settings.site:
+        settings = settings.model_copy(update={"site": [open_24_7_site("default")]})
+    site_cfg = settings.site_by_id(site) if site else settings.site[0]
+    if store:
+        try:
+            key = settings.hmac_key()
+        except ConfigError as exc:
+            _fail(str(exc))
+    else:
+        key = secrets.token_bytes(32)  # nothing is stored: keys only need to be consistent in this run
+    completed: list[CompletedCall] = []
+    service = call_service(settings, site_cfg, key, [completed.append])
+    pipeline = AmiCallPipeline(service)
+    if fmt == "table":
+        typer.echo(call_table_header())
+    for path in files:
+        if not path.exists():
+            _fail(f"{path}: no such file")
+        try:
+            replay_file(path, pipeline)
+        except ReplayError as exc:
+            _fail(str(exc))
+        service.close_all(pipeline.last_event_at or 0.0, reason="end_of_capture")
+        for item in completed:
+            if item.record.direction != "inbound" and not all_calls:
+                continue
+            if fmt == "jsonl":
+                typer.echo(json.dumps(item.record.to_dict()))
+            else:
+                typer.echo(call_table_row(item.record))
+        if store:
+            from monitor.service.writer import write_batch
+            from monitor.store.engine import make_engine, upgrade
+
+            engine = make_engine(settings.monitor.database_url)
+            upgrade(engine)
+            result = write_batch(engine, completed)
+            typer.echo(f"stored {result.calls_written} new calls ({result.duplicates} already stored)", err=True)
+        completed.clear()
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Apply alembic migrations to the configured database."""
+    from monitor.store.engine import safe_url, upgrade
+
+    settings = _settings(config)
+    upgrade(settings.monitor.database_url)
+    typer.echo(f"database at head: {safe_url(settings.monitor.database_url)}")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="wallboard | auditor | admin")],
+    config: ConfigOpt = None,
+) -> None:
+    """Print a new random token once and append its hash and role to the tokens file."""
+    settings = _settings(config)
+    if role not in ROLES:
+        _fail(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    tokens_file = settings.api.tokens_file or Path("var/tokens")
+    token = create_token(tokens_file, role)  # type: ignore[arg-type]
+    typer.echo(token)
+    typer.echo(f"(hash appended to {tokens_file}; the token is not stored and cannot be shown again)", err=True)
+
+
+@app.command()
+def run(config: Annotated[Path, typer.Option("--config", "-c", help="slamon.toml")]) -> None:
+    """The daemon: AMI sources, store, API and metrics."""
+    from monitor.runtime import run_daemon
+
+    settings = _settings(config)
+    sys.exit(run_daemon(settings))
+
+
+@app.command()
+def demo(
+    calls_per_hour: Annotated[float, typer.Option(help="simulated call rate")] = 240.0,
+    listen: Annotated[str, typer.Option(help="API/metrics address")] = "127.0.0.1:8000",
+    var: Annotated[Path, typer.Option(help="state directory")] = Path("var"),
+) -> None:
+    """The monitor on embedded defaults: SQLite, simulated PBX traffic, live table in the terminal."""
+    from monitor.demo import run_demo
+
+    sys.exit(run_demo(var=var, listen=listen, calls_per_hour=calls_per_hour))
+
+
+def main() -> None:  # pragma: no cover
+    app()
