@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -22,7 +23,7 @@ from monitor.domain.events import MonitoringGap
 from monitor.domain.privacy import key_number, mask_number
 from monitor.service.writer import BatchResult, BatchWriter, Item, write_batch
 from monitor.store.engine import head_revision, make_engine, schema_revision, upgrade
-from monitor.store.repository import SqlCallRepository, SqlGapRepository
+from monitor.store.repository import SqlCallRepository, SqlGapRepository, SqlPolicyRepository
 from monitor.store.tables import table
 
 CALLER = "+1 (313) 555-0101"
@@ -158,13 +159,9 @@ def check_add_twice_stores_once(url: str) -> None:
 
 def check_keyset_pagination(url: str) -> None:
     engine = _fresh(url)
-    # 23 calls over 6 instants (ties in arrived_at), two sites.
-    calls = [
-        realistic_call(
-            call_id=f"17954990{i:02d}.0", arrived_at=1795499000.0 + (i // 4), site=("a", "b")[i % 2]
-        )
-        for i in range(23)
-    ]
+    # 23 calls over 6 instants (ties in arrived_at, fractional seconds), two sites.
+    arrived = {f"17954990{i:02d}.0": 1795499000.37 + (i // 4) * 1.11 for i in range(23)}
+    calls = [realistic_call(c, arrived_at=t, site="ab"[i % 2]) for i, (c, t) in enumerate(arrived.items())]
     with Session(engine) as s, s.begin():
         SqlCallRepository(s).add_many(reversed(calls))  # insertion order differs from time order
     with Session(engine) as s:
@@ -175,9 +172,9 @@ def check_keyset_pagination(url: str) -> None:
                 expected = [c.record for c in calls if site is None or c.record.site == site]
                 assert sorted(seen) == sorted(r.call_id for r in expected)
                 assert len(seen) == len(set(seen))
-                times = [1795499000.0 + int(cid[8:10]) // 4 for cid in seen]
+                times = [arrived[cid] for cid in seen]
                 assert times == sorted(times, reverse=newest_first)
-        window = _walk(repo, limit=2, start=1795499001.0, end=1795499003.0)
+        window = _walk(repo, limit=2, start=arrived["1795499004.0"], end=arrived["1795499012.0"])
         assert sorted(window) == [f"17954990{i:02d}.0" for i in range(4, 12)]
         page = repo.list(limit=100)
         assert len(page.items) == 23 and page.next_cursor is None
@@ -219,6 +216,34 @@ def check_gaps_idempotent(url: str) -> None:
         assert repo.list("detroit", 150.0, 505.0) == [gaps[0], gaps[2], gaps[1]]
         assert repo.list("detroit", 160.0, 500.0) == [gaps[2]]  # [start, end) intervals
         assert repo.list("dallas") == [gaps[3]]
+    engine.dispose()
+
+
+def check_policy_versions(url: str) -> None:
+    engine = _fresh(url)
+    policy = {"answer_within_rings": 3, "max_hold_s": 30.0}
+    with Session(engine) as s, s.begin():
+        repo = SqlPolicyRepository(s)
+        assert repo.add("2026-11-25.1", "detroit", policy, created_at=1795498000.0) is True
+        # First registration wins: a version names one policy for good.
+        assert repo.add("2026-11-25.1", "detroit", {"answer_within_rings": 9}, 1795499000.0) is False
+    with Session(engine) as s:
+        assert SqlPolicyRepository(s).get("2026-11-25.1", "detroit") == policy
+        assert SqlPolicyRepository(s).get("2026-11-25.1", "dallas") is None
+    engine.dispose()
+
+
+def check_concurrent_writers_store_once(url: str) -> None:
+    """Two writers racing with the same calls (e.g. a replay next to the daemon) store each once."""
+    engine = _fresh(url)
+    calls = [realistic_call(f"{i}.0", arrived_at=1795499000.0 + i) for i in range(300)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda part: write_batch(engine, part), [calls, calls[::-1], calls, calls]))
+    assert sum(r.calls_written for r in results) == 300
+    assert sum(r.duplicates for r in results) == 900
+    with Session(engine) as s:
+        assert SqlCallRepository(s).count() == 300
+        assert _rows(s, "call_leg") == 600
     engine.dispose()
 
 

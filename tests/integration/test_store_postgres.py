@@ -29,6 +29,14 @@ def test_gaps_idempotent(postgres_url: str) -> None:
     store_cases.check_gaps_idempotent(postgres_url)
 
 
+def test_policy_versions(postgres_url: str) -> None:
+    store_cases.check_policy_versions(postgres_url)
+
+
+def test_concurrent_writers_store_once(postgres_url: str) -> None:
+    store_cases.check_concurrent_writers_store_once(postgres_url)
+
+
 def test_caller_never_in_clear(postgres_url: str) -> None:
     store_cases.check_caller_never_in_clear(postgres_url)
 

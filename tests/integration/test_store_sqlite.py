@@ -55,6 +55,14 @@ def test_gaps_idempotent(url: str) -> None:
     store_cases.check_gaps_idempotent(url)
 
 
+def test_policy_versions(url: str) -> None:
+    store_cases.check_policy_versions(url)
+
+
+def test_concurrent_writers_store_once(url: str) -> None:
+    store_cases.check_concurrent_writers_store_once(url)
+
+
 def test_caller_never_in_clear(url: str) -> None:
     store_cases.check_caller_never_in_clear(url)
 
