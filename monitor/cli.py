@@ -13,7 +13,11 @@ import typer
 from monitor.config import ConfigError, Settings, load_settings, open_24_7_site
 from monitor.tokens import ROLES, create_token
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="slamon: service-level monitor for dealership service desks")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="slamon: service-level monitor for dealership service desks",
+)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens")
 app.add_typer(db_app, name="db")
@@ -40,7 +44,9 @@ def replay(
     config: ConfigOpt = None,
     site: Annotated[str | None, typer.Option(help="site id from the config (default: the first)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl | table")] = "jsonl",
-    store: Annotated[bool, typer.Option("--store", help="also write the calls to the configured database")] = False,
+    store: Annotated[
+        bool, typer.Option("--store", help="also write the calls to the configured database")
+    ] = False,
     all_calls: Annotated[bool, typer.Option("--all", help="include internal and outbound calls")] = False,
 ) -> None:
     """Feed captures through the live pipeline and print one call record per call."""
@@ -90,7 +96,9 @@ def replay(
             engine = make_engine(settings.monitor.database_url)
             upgrade(engine)
             result = write_batch(engine, completed)
-            typer.echo(f"stored {result.calls_written} new calls ({result.duplicates} already stored)", err=True)
+            typer.echo(
+                f"stored {result.calls_written} new calls ({result.duplicates} already stored)", err=True
+            )
         completed.clear()
 
 
@@ -114,9 +122,11 @@ def token_create(
     if role not in ROLES:
         _fail(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     tokens_file = settings.api.tokens_file or Path("var/tokens")
-    token = create_token(tokens_file, role)  # type: ignore[arg-type]
+    token = create_token(tokens_file, role)
     typer.echo(token)
-    typer.echo(f"(hash appended to {tokens_file}; the token is not stored and cannot be shown again)", err=True)
+    typer.echo(
+        f"(hash appended to {tokens_file}; the token is not stored and cannot be shown again)", err=True
+    )
 
 
 @app.command()

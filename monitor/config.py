@@ -15,7 +15,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.domain.cadence import ring_cycle_seconds
 from monitor.domain.calendar import WEEKDAYS, BusinessCalendar
@@ -106,7 +114,9 @@ def _read_secret(path: Path | None, env_prefix: str, site: str, what: str) -> Se
     value = _site_env(env_prefix, site)
     if value:
         return SecretStr(value)
-    raise ConfigError(f"no {what} for site {site!r}: set a *_file key or the {env_prefix} environment variable")
+    raise ConfigError(
+        f"no {what} for site {site!r}: set a *_file key or the {env_prefix} environment variable"
+    )
 
 
 class PbxSettings(_Strict):
@@ -161,9 +171,10 @@ class Settings(_Strict):
         ids = [s.id for s in self.site]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate site ids in {ids}")
-        for item in [*self.pbx, *self.mailbox]:
-            if item.site not in ids:
-                raise ValueError(f"{type(item).__name__[:-8].lower()} refers to unknown site {item.site!r}")
+        for kind, refs in (("pbx", [p.site for p in self.pbx]), ("mailbox", [m.site for m in self.mailbox])):
+            for ref in refs:
+                if ref not in ids:
+                    raise ValueError(f"{kind} refers to unknown site {ref!r}")
         return self
 
     def site_by_id(self, site_id: str) -> SiteSettings:

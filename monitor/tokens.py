@@ -37,7 +37,7 @@ def load_tokens(tokens_file: Path | None) -> dict[str, Role]:
     for line in tokens_file.read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[0] in ROLES and len(parts[1]) == 64:
-            out[parts[1].lower()] = parts[0]  # type: ignore[assignment]
+            out[parts[1].lower()] = parts[0]
     return out
 
 

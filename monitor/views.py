@@ -6,7 +6,22 @@ from datetime import UTC, datetime
 
 from monitor.domain.calls import CallRecord
 
-_COLUMNS = ("arrived (UTC)", "caller", "dialed", "queue", "outcome", "by", "answer s", "rings", "wait s", "hold max", "transfers", "answer", "hold", "abandon")
+_COLUMNS = (
+    "arrived (UTC)",
+    "caller",
+    "dialed",
+    "queue",
+    "outcome",
+    "by",
+    "answer s",
+    "rings",
+    "wait s",
+    "hold max",
+    "transfers",
+    "answer",
+    "hold",
+    "abandon",
+)
 
 
 def call_table_header() -> str:
@@ -21,10 +36,20 @@ def call_table_row(r: CallRecord) -> str:
     arrived = datetime.fromtimestamp(r.arrived_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
     return _row(
         (
-            arrived, r.caller or "-", r.dialed, r.queue or "-", r.outcome, r.answered_by or "-",
-            _fmt(r.time_to_answer_s), "-" if r.rings_to_answer is None else str(r.rings_to_answer),
-            _fmt(r.queue_wait_s), _fmt(r.hold_max_s) if r.holds else "-", str(len(r.transfers)),
-            r.sla.get("answer_rings", "n/a"), r.sla.get("hold", "n/a"), r.sla.get("abandon", "n/a"),
+            arrived,
+            r.caller or "-",
+            r.dialed,
+            r.queue or "-",
+            r.outcome,
+            r.answered_by or "-",
+            _fmt(r.time_to_answer_s),
+            "-" if r.rings_to_answer is None else str(r.rings_to_answer),
+            _fmt(r.queue_wait_s),
+            _fmt(r.hold_max_s) if r.holds else "-",
+            str(len(r.transfers)),
+            r.sla.get("answer_rings", "n/a"),
+            r.sla.get("hold", "n/a"),
+            r.sla.get("abandon", "n/a"),
         )
     )
 

@@ -9,6 +9,7 @@ from adapters.asterisk.framing import AmiMessage
 from adapters.asterisk.translate import TRANSLATORS, event_time, snapshot
 from monitor.domain.calls import Evidence
 from monitor.domain.events import CallSnapshot
+from monitor.domain.privacy import mask_message_text
 from monitor.service.calls import CallService
 
 
@@ -45,7 +46,8 @@ class AmiCallPipeline:
         if not events:
             return
         self.stats.translated += 1
-        self.service.ingest(events, Evidence(t, name, message.raw))
+        # Evidence is stored with numbers masked: the store holds numbers only as keyed hashes.
+        self.service.ingest(events, Evidence(t, name, mask_message_text(message.raw)))
 
     def resync(self, items: list[AmiMessage], at: float, gap_start: float | None) -> int:
         """Feed a ``CoreShowChannels`` listing taken at ``at``; returns the number of live channels."""

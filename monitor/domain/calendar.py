@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -45,7 +46,7 @@ def parse_ranges(ranges: Sequence[str]) -> tuple[tuple[time, time], ...]:
             raise CalendarError(f"opening range {item!r} closes before it opens")
         out.append((a, b))
     out.sort()
-    for (_, prev_end), (nxt_start, _) in zip(out, out[1:], strict=False):
+    for (_, prev_end), (nxt_start, _) in pairwise(out):
         if nxt_start < prev_end:
             raise CalendarError(f"overlapping opening ranges in {list(ranges)!r}")
     return tuple(out)
@@ -124,10 +125,7 @@ class BusinessCalendar:
     def is_open(self, at: float | datetime) -> bool:
         instant = _as_datetime(at)
         local = instant.astimezone(self.zone)
-        for a, b in self.open_intervals(local.date()):
-            if a <= instant < b:
-                return True
-        return False
+        return any(a <= instant < b for a, b in self.open_intervals(local.date()))
 
     def intervals_between(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Open intervals clipped to ``[start, end)``, in order."""
@@ -170,7 +168,9 @@ class BusinessCalendar:
         best = 0.0
         for day in WEEKDAYS[:5]:
             total = sum(
-                (datetime.combine(date(2000, 1, 3), b) - datetime.combine(date(2000, 1, 3), a)).total_seconds()
+                (
+                    datetime.combine(date(2000, 1, 3), b) - datetime.combine(date(2000, 1, 3), a)
+                ).total_seconds()
                 + (1e-6 if b == time.max else 0.0)
                 for a, b in self.hours.get(day, ())
             )

@@ -102,7 +102,7 @@ class CallRecord:
 
     @property
     def hold_total_s(self) -> float:
-        return round(sum(h.end - h.start for h in self.holds), 3)
+        return round(sum((h.end - h.start for h in self.holds), 0.0), 3)
 
     @property
     def hold_max_s(self) -> float:

@@ -43,3 +43,22 @@ def mask_address(address: str) -> str:
     if not sep:
         return "***"
     return (local[:1] + "***@" + domain.lower()) if local else "***@" + domain.lower()
+
+
+_LONG_NUMBER = re.compile(r"(?<![\w.])\+?\d[\d ()-]{5,}\d(?![\w.])")
+_NAME_KEYS = ("CallerIDName", "ConnectedLineName", "DestCallerIDName", "DestConnectedLineName")
+
+
+def mask_message_text(raw: str) -> str:
+    """A ``Key: value`` message (AMI event text) with personal data masked before it is stored as
+    evidence: every phone-number-like value keeps only its prefix, caller names become ``***``.
+    Ids such as ``1795499232.16`` are not numbers of people and stay intact."""
+    out = []
+    for line in raw.split("\n"):
+        key, sep, value = line.partition(": ")
+        if sep and key in _NAME_KEYS and value.strip("\r") not in ("", "<unknown>"):
+            value = "***" + ("\r" if value.endswith("\r") else "")
+        elif sep:
+            value = _LONG_NUMBER.sub(lambda m: mask_number(m.group(0)), value)
+        out.append(key + sep + value if sep else line)
+    return "\n".join(out)

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from monitor.domain import events as ev
-from monitor.domain.calendar import BusinessCalendar
 from monitor.domain.cadence import rings_for
+from monitor.domain.calendar import BusinessCalendar
 from monitor.domain.calls import CallRecord, Direction, Leg, Outcome, Transfer
 from monitor.domain.policy import SlaPolicy, evaluate_call
 from monitor.domain.privacy import mask_number
@@ -106,7 +106,9 @@ class CallTracker:
             out.append(self._close(call, call.last_t, "stale"))
         return out
 
-    def resync(self, snapshots: list[ev.CallSnapshot], at: float, gap_start: float | None) -> list[CallRecord]:
+    def resync(
+        self, snapshots: list[ev.CallSnapshot], at: float, gap_start: float | None
+    ) -> list[CallRecord]:
         """After a (re)connect: adopt live calls we missed, close calls that ended unseen.
 
         A call we were tracking that is absent from the snapshot ended while we were disconnected:
@@ -129,14 +131,21 @@ class CallTracker:
         out = []
         for call in list(self._calls.values()):
             call.approximate = True
-            out.append(self._close(call, max(call.last_t, min(now, call.last_t + self.stale_after_s)), reason))
+            out.append(
+                self._close(call, max(call.last_t, min(now, call.last_t + self.stale_after_s)), reason)
+            )
         return out
 
     # --- lifecycle ------------------------------------------------------------------------------
     def _open(self, event: ev.ChannelCreated | ev.CallSnapshot) -> CallTimeline:
         start = event.started_at if isinstance(event, ev.CallSnapshot) else event.t
         caller = Channel(
-            event.channel_id, event.endpoint, event.number, event.dialed, event.context, start,
+            event.channel_id,
+            event.endpoint,
+            event.number,
+            event.dialed,
+            event.context,
+            start,
             is_local=isinstance(event, ev.ChannelCreated) and event.is_local,
         )
         call = CallTimeline(call_id=event.call_id, first_t=start, last_t=event.t, caller=caller)
@@ -157,8 +166,8 @@ class CallTracker:
 
     def _direction(self, call: CallTimeline) -> Direction:
         topo = self.rules.topology
-        if topo.is_trunk(call.caller.endpoint) or topo.is_service_number(call.caller.dialed) and not (
-            topo.is_device(call.caller.endpoint)
+        if topo.is_trunk(call.caller.endpoint) or (
+            topo.is_service_number(call.caller.dialed) and not (topo.is_device(call.caller.endpoint))
         ):
             return "inbound"
         return "outbound" if call.trunk_legs else "internal"
@@ -247,9 +256,12 @@ class CallTracker:
         if topo.is_device(e.dest_endpoint):
             if e.dest_channel_id not in call.legs:
                 call.legs[e.dest_channel_id] = Leg(e.dest_endpoint, e.dest_channel_id, e.t, queue=e.queue)
-        elif topo.is_trunk(e.dest_endpoint) and not e.dest_endpoint.startswith("Local"):
-            if e.dest_channel_id not in call.trunk_legs:
-                call.trunk_legs.append(e.dest_channel_id)
+        elif (
+            topo.is_trunk(e.dest_endpoint)
+            and not e.dest_endpoint.startswith("Local/")
+            and e.dest_channel_id not in call.trunk_legs
+        ):
+            call.trunk_legs.append(e.dest_channel_id)
 
     def _on_ringing(self, call: CallTimeline, e: ev.DialRinging) -> None:
         leg = call.legs.get(e.dest_channel_id)
@@ -315,9 +327,9 @@ class CallTracker:
             call.end_hold(e.t)
 
     def _on_app(self, call: CallTimeline, e: ev.ApplicationEntered) -> None:
-        if e.application.lower() == "voicemail" and e.channel_id == call.caller.channel_id:
-            if call.voicemail_at is None:
-                call.voicemail_at = e.t
+        is_caller = e.channel_id == call.caller.channel_id
+        if e.application.lower() == "voicemail" and is_caller and call.voicemail_at is None:
+            call.voicemail_at = e.t
 
     def _on_transfer(self, call: CallTimeline, e: ev.Transferred) -> None:
         call.end_hold(e.t)

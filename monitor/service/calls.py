@@ -3,9 +3,9 @@ console). Owns the evidence buffer: the source messages behind each live call's 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-import logging
 
 from monitor.domain.calls import CallRecord, CompletedCall, Evidence
 from monitor.domain.events import CallEvent, CallSnapshot

@@ -107,6 +107,11 @@ class SqlCallRepository:
         ]
         return json.loads(found.record_json), evidence
 
+    def sites_with(self, call_id: str) -> builtins.list[str]:
+        """Sites that stored a call with this id (ids are unique per site, not across sites)."""
+        call = table("call")
+        return [r[0] for r in self._session.execute(select(call.c.site).where(call.c.call_id == call_id))]
+
     def count(self, site: str | None = None) -> int:
         call = table("call")
         stmt = select(func.count()).select_from(call)

@@ -1,0 +1,108 @@
+"""A PBX as a source of call events: the AMI client wired to the call pipeline.
+
+On every (re)connect the live channels are listed (``CoreShowChannels``) so calls already in progress
+are tracked, calls that ended unseen are closed, and the time we were blind is recorded as a
+monitoring gap rather than hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from adapters.asterisk.actions import AmiError, AmiSecret
+from adapters.asterisk.client import AmiClient
+from adapters.asterisk.pipeline import AmiCallPipeline
+from monitor.domain.events import MonitoringGap
+
+log = logging.getLogger(__name__)
+
+
+class AmiSource:
+    source = "ami"
+
+    def __init__(
+        self,
+        *,
+        site: str,
+        host: str,
+        port: int,
+        username: str,
+        secret: AmiSecret,
+        pipeline: AmiCallPipeline,
+        on_gap: Callable[[MonitoringGap], None],
+        ping_interval: float = 10.0,
+        action_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        **client_options: float,
+    ) -> None:
+        self.site = site
+        self.pipeline = pipeline
+        self._on_gap = on_gap
+        self._clock = clock
+        self._action_timeout = action_timeout
+        self._down_since: float | None = None
+        self._ever_connected = False
+        self.resyncs = 0
+        self.client = AmiClient(
+            host,
+            port,
+            username,
+            secret,
+            on_message=pipeline.on_message,
+            on_connected=self._connected,
+            on_gap=self._gap,
+            on_state=self._state,
+            ping_interval=ping_interval,
+            clock=clock,
+            **client_options,  # type: ignore[arg-type]
+        )
+
+    # SourceProbe (metrics, readiness)
+    @property
+    def up(self) -> bool:
+        return self.client.connected
+
+    @property
+    def last_event_at(self) -> float | None:
+        return self.client.last_event_at
+
+    @property
+    def events_total(self) -> int:
+        return self.client.events_total
+
+    @property
+    def parse_errors(self) -> int:
+        return self.client.parse_errors
+
+    async def run(self) -> None:
+        await self.client.run()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def _state(self, up: bool) -> None:
+        if not up and self._down_since is None:
+            self._down_since = self._clock()
+            log.warning("AMI source for site %s is down", self.site)
+
+    def _gap(self, start: float, end: float, reason: str) -> None:
+        self._on_gap(MonitoringGap(source=self.source, site=self.site, start=start, end=end, reason=reason))
+
+    async def _connected(self, client: AmiClient, connected_at: float) -> None:
+        gap_start = self._down_since if self._ever_connected else None
+        self._ever_connected = True
+        self._down_since = None
+        try:
+            channels = await client.list_action(
+                "CoreShowChannels", complete_event="CoreShowChannelsComplete", timeout=self._action_timeout
+            )
+        except AmiError as exc:
+            # Without a listing we cannot tell which calls ended while we were away: keep them open;
+            # the stale timer closes any that never speak again.
+            log.warning("AMI resync for site %s failed: %s", self.site, exc)
+            return
+        live = self.pipeline.resync(channels, self._clock(), gap_start)
+        self.resyncs += 1
+        log.info("AMI connected for site %s: %d live channel(s) resynced", self.site, live)

@@ -1,0 +1,20 @@
+"""The FastAPI application factory (no app is built at import time)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from monitor.api import calls, health
+from monitor.api.deps import AppContext
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    app = FastAPI(
+        title="slamon",
+        version="0.1.0",
+        description="Service-level monitor for dealership service desks: calls, inquiries, SLA evidence.",
+    )
+    app.state.ctx = ctx
+    app.include_router(health.router)
+    app.include_router(calls.router)
+    return app

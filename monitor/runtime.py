@@ -1,0 +1,228 @@
+"""The daemon: every configured source, the call services, the batched store writer and the HTTP
+API, run in one asyncio TaskGroup until a signal asks them to stop (then drained cleanly)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from adapters.asterisk.actions import AmiSecret
+from adapters.asterisk.pipeline import AmiCallPipeline
+from adapters.asterisk.source import AmiSource
+from monitor.api.app import create_app
+from monitor.api.deps import AppContext
+from monitor.bootstrap import call_service, site_rules
+from monitor.config import Settings, SiteSettings
+from monitor.domain.calls import CompletedCall
+from monitor.domain.live import live_calls
+from monitor.domain.tracker import SiteRules
+from monitor.metrics import MetricThresholds, SlamonMetrics
+from monitor.service.calls import CallService, CallSink
+from monitor.service.writer import BatchWriter
+from monitor.store.engine import make_engine, safe_url, upgrade
+from monitor.tokens import load_tokens
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SiteRuntime:
+    """One PBX's live state, as the metrics and API see it."""
+
+    site: str
+    rules: SiteRules
+    service: CallService
+    source: AmiSource
+
+    def live(self, now: float) -> list[Any]:
+        topo = self.rules.topology
+        return live_calls(self.service.tracker.live_calls.values(), now, self.rules.ring_cycle_s, topo)
+
+    def business_open(self, now: float) -> bool:
+        return self.rules.calendar.is_open(now)
+
+
+@dataclass
+class Daemon:
+    settings: Settings
+    clock: Callable[[], float] = time.time
+    extra_sinks: list[CallSink] = field(default_factory=list)
+    sites: list[SiteRuntime] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    port: int | None = None
+
+    def thresholds(self) -> MetricThresholds:
+        answer, hold, reply = [], [], []
+        for site in self.settings.site:
+            rules = site_rules(self.settings, site)
+            answer.append(rules.policy.answer_within_rings * rules.ring_cycle_s)
+            hold.append(rules.policy.max_hold_s)
+            reply.append(rules.policy.first_reply_business_s)
+            reply.append(rules.policy.acknowledge_business_days * rules.calendar.weekday_length_s())
+        return MetricThresholds(answer or [18.0], hold or [30.0], reply or [3600.0])
+
+    async def run(self, extra: Iterable[Callable[[Daemon], Coroutine[Any, Any, None]]] = ()) -> None:
+        settings = self.settings
+        engine = make_engine(settings.monitor.database_url)
+        await asyncio.to_thread(upgrade, engine)
+        log.info("store ready at %s", safe_url(engine))
+        writer = BatchWriter(engine)
+        metrics = SlamonMetrics(self.thresholds(), clock=self.clock)
+        key = settings.hmac_key()
+        for pbx in settings.pbx:
+            site_cfg = settings.site_by_id(pbx.site)
+            sinks: list[CallSink] = [writer.submit, metrics.observe_call, *self.extra_sinks]
+            service = call_service(settings, site_cfg, key, sinks)
+            pipeline = AmiCallPipeline(service)
+            source = AmiSource(
+                site=site_cfg.id,
+                host=pbx.host,
+                port=pbx.port,
+                username=pbx.username,
+                secret=AmiSecret(pbx.secret().get_secret_value()),
+                pipeline=pipeline,
+                on_gap=writer.submit_gap,
+                ping_interval=pbx.ping_interval_s,
+                action_timeout=pbx.action_timeout_s,
+                clock=self.clock,
+            )
+            self.sites.append(SiteRuntime(site_cfg.id, service.tracker.rules, service, source))
+            metrics.live.sites.append(self.sites[-1])
+            metrics.live.sources.append(source)
+        for site_cfg in settings.site:
+            if not any(s.site == site_cfg.id for s in self.sites):
+                metrics.live.sites.append(_IdleSite(site_cfg, settings))
+        ctx = AppContext(
+            engine=engine,
+            tokens=load_tokens(settings.api.tokens_file),
+            metrics_registry=metrics.registry,
+            live=self._live_json,
+            ready=lambda: self._ready(writer),
+            clock=self.clock,
+        )
+        host, _, port = settings.monitor.listen.rpartition(":")
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(ctx), host=host, port=int(port), log_level="warning", lifespan="off")
+        )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(writer.run(), name="store-writer")
+                for site in self.sites:
+                    tg.create_task(site.source.run(), name=f"ami-{site.site}")
+                api = tg.create_task(server.serve(), name="api")
+                tg.create_task(self._housekeeping(), name="housekeeping")
+                for job in extra:
+                    tg.create_task(job(self))
+                while not server.started and not api.done():
+                    await asyncio.sleep(0.02)
+                self.port = _bound_port(server) or int(port)
+                self.started.set()
+                await self.stop.wait()
+                log.info("stopping: draining sources and the store writer")
+                for site in self.sites:
+                    await site.source.close()
+                now = self.clock()
+                for site in self.sites:
+                    # Calls in progress are recorded (flagged approximate, reason "shutdown") rather than
+                    # lost; after a restart the same call ids are recognised and never stored twice.
+                    site.service.close_all(now, "shutdown")
+                server.should_exit = True
+                await writer.close()
+                raise _Stopped
+        except* _Stopped:
+            pass
+        finally:
+            engine.dispose()
+
+    async def _housekeeping(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=30.0)
+            now = self.clock()
+            for site in self.sites:
+                site.service.expire(now)
+
+    def _live_json(self, now: float) -> list[dict[str, Any]]:
+        out = []
+        for site in self.sites:
+            for call in site.live(now):
+                out.append(
+                    {
+                        "site": site.site,
+                        **{k: getattr(call, k) for k in call.__slots__ if k != "call_id"},
+                        "call_id": call.call_id,
+                    }
+                )
+        return out
+
+    def _ready(self, writer: BatchWriter) -> tuple[bool, dict[str, Any]]:
+        sources = {f"{s.site}/ami": s.source.up for s in self.sites}
+        db_ok = writer.stats.consecutive_errors == 0
+        return db_ok, {
+            "database": "ok" if db_ok else "failing",
+            "sources": sources,
+            "pending_writes": writer.pending,
+        }
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _IdleSite:
+    """A configured site without a PBX: still reports whether it is open."""
+
+    def __init__(self, site: SiteSettings, settings: Settings) -> None:
+        self.site = site.id
+        self._calendar = site.calendar()
+
+    def live(self, now: float) -> list[Any]:
+        return []
+
+    def business_open(self, now: float) -> bool:
+        return self._calendar.is_open(now)
+
+
+def _bound_port(server: uvicorn.Server) -> int | None:
+    for srv in getattr(server, "servers", []):
+        for sock in srv.sockets:
+            return int(sock.getsockname()[1])
+    return None
+
+
+def run_daemon(
+    settings: Settings,
+    extra: Iterable[Callable[[Daemon], Coroutine[Any, Any, None]]] = (),
+    daemon: Daemon | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        d = daemon or Daemon(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, d.stop.set)
+        await d.run(extra)
+
+    asyncio.run(main())
+    return 0
+
+
+def completed_printer(out: Callable[[str], None]) -> Callable[[CompletedCall], None]:
+    from monitor.views import call_table_row
+
+    def sink(completed: CompletedCall) -> None:
+        if completed.record.direction == "inbound":
+            out(call_table_row(completed.record))
+
+    return sink
