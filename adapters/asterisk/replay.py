@@ -32,7 +32,9 @@ def read_capture(path: Path) -> Iterator[tuple[AmiMessage, float | None]]:
                     item = json.loads(line)
                     t, raw = float(item["t"]), str(item["raw"])
                 except (ValueError, KeyError, TypeError) as exc:
-                    raise ReplayError(f"{path}:{lineno}: not a capture line ({exc.__class__.__name__})") from None
+                    raise ReplayError(
+                        f"{path}:{lineno}: not a capture line ({exc.__class__.__name__})"
+                    ) from None
                 for message in parser.feed(raw.encode("utf-8")):
                     yield message, t
         return

@@ -51,8 +51,14 @@ def _newchannel(h: Headers, t: float) -> tuple[ev.CallEvent, ...]:
     endpoint, is_local = endpoint_of(h.get("Channel", ""))
     return (
         ev.ChannelCreated(
-            t, call_id, channel_id, endpoint, h.get("CallerIDNum", ""), h.get("Exten", ""),
-            h.get("Context", ""), is_local,
+            t,
+            call_id,
+            channel_id,
+            endpoint,
+            h.get("CallerIDNum", ""),
+            h.get("Exten", ""),
+            h.get("Context", ""),
+            is_local,
         ),
     )
 
@@ -83,7 +89,9 @@ def _dialstate(h: Headers, t: float) -> tuple[ev.CallEvent, ...]:
 
 def _dialend(h: Headers, t: float) -> tuple[ev.CallEvent, ...]:
     return (
-        ev.DialEnded(t, _dest_call_id(h), h.get("Uniqueid", ""), h.get("DestUniqueid", ""), h.get("DialStatus", "")),
+        ev.DialEnded(
+            t, _dest_call_id(h), h.get("Uniqueid", ""), h.get("DestUniqueid", ""), h.get("DialStatus", "")
+        ),
     )
 
 
@@ -109,7 +117,9 @@ def _queue_abandon(h: Headers, t: float) -> tuple[ev.CallEvent, ...]:
 def _agent_connect(h: Headers, t: float) -> tuple[ev.CallEvent, ...]:
     call_id, channel_id = _ids(h)
     endpoint, _ = endpoint_of(h.get("DestChannel", "") or h.get("Interface", ""))
-    return (ev.AgentConnected(t, call_id, channel_id, h.get("Queue", ""), h.get("DestUniqueid", ""), endpoint),)
+    return (
+        ev.AgentConnected(t, call_id, channel_id, h.get("Queue", ""), h.get("DestUniqueid", ""), endpoint),
+    )
 
 
 def _simple(kind: type[ev.CallEvent]) -> _Translator:
@@ -206,7 +216,15 @@ def snapshot(headers: Headers, at: float) -> ev.CallSnapshot | None:
     endpoint, _ = endpoint_of(headers.get("Channel", ""))
     started = at - _duration_s(headers.get("Duration", "0"))
     return ev.CallSnapshot(
-        at, call_id, channel_id, endpoint, headers.get("CallerIDNum", ""), headers.get("Exten", ""),
-        headers.get("Context", ""), headers.get("ChannelStateDesc", ""), started,
-        headers.get("Application", ""), headers.get("BridgeId", ""),
+        at,
+        call_id,
+        channel_id,
+        endpoint,
+        headers.get("CallerIDNum", ""),
+        headers.get("Exten", ""),
+        headers.get("Context", ""),
+        headers.get("ChannelStateDesc", ""),
+        started,
+        headers.get("Application", ""),
+        headers.get("BridgeId", ""),
     )

@@ -13,10 +13,15 @@ WEEK = {d: ["07:30-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")} | {"sat
 
 
 def cal(**kw: object) -> BusinessCalendar:
-    return BusinessCalendar.build(timezone="America/Detroit", hours=WEEK, country="US", subdivision="MI", **kw)  # type: ignore[arg-type]
+    return BusinessCalendar.build(
+        timezone="America/Detroit", hours=WEEK, country="US", subdivision="MI", **kw
+    )  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("code", "cycle"), [("US", 6.0), ("uk", 3.0), ("ES", 4.5), ("DE", 5.0), ("BE", 4.0), (7, 7.0), ("5.5", 5.5)])
+@pytest.mark.parametrize(
+    ("code", "cycle"),
+    [("US", 6.0), ("uk", 3.0), ("ES", 4.5), ("DE", 5.0), ("BE", 4.0), (7, 7.0), ("5.5", 5.5)],
+)
 def test_ring_cycles(code: str | float, cycle: float) -> None:
     assert ring_cycle_seconds(code) == cycle
 
@@ -26,7 +31,9 @@ def test_unknown_cadence_is_a_clear_error() -> None:
         ring_cycle_seconds("XX")
 
 
-@pytest.mark.parametrize(("elapsed", "rings"), [(0, 0), (0.1, 1), (6.0, 1), (6.01, 2), (18.0, 3), (18.001, 4), (13.63, 3)])
+@pytest.mark.parametrize(
+    ("elapsed", "rings"), [(0, 0), (0.1, 1), (6.0, 1), (6.01, 2), (18.0, 3), (18.001, 4), (13.63, 3)]
+)
 def test_rings_for_us_cadence(elapsed: float, rings: int) -> None:
     assert rings_for(elapsed, 6.0) == rings
 

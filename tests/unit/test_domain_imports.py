@@ -28,7 +28,11 @@ def test_domain_imports_only_stdlib_zoneinfo_holidays() -> None:
     for path in files:
         for name in _imports(path):
             top = name.split(".")[0]
-            if top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY or name.startswith("monitor.domain"):
+            if (
+                top in sys.stdlib_module_names
+                or top in ALLOWED_THIRD_PARTY
+                or name.startswith("monitor.domain")
+            ):
                 continue
             offenders.append(f"{path.name}: {name}")
     assert offenders == []

@@ -31,32 +31,50 @@ def tracker(calendar: BusinessCalendar | None = None, **kw: float) -> CallTracke
 class Call:
     """Builds the domain events of one call: caller channel ``c``, advisor legs ``a1``, ``a2``..."""
 
-    def __init__(self, cid: str, t0: float = T0, caller_ep: str = "carrier1", number: str = "+13135550199", dialed: str = "600") -> None:
+    def __init__(
+        self,
+        cid: str,
+        t0: float = T0,
+        caller_ep: str = "carrier1",
+        number: str = "+13135550199",
+        dialed: str = "600",
+    ) -> None:
         self.cid = cid
         self.t0 = t0
-        self.out: list[ev.CallEvent] = [ev.ChannelCreated(t0, cid, cid, caller_ep, number, dialed, "from-pstn")]
+        self.out: list[ev.CallEvent] = [
+            ev.ChannelCreated(t0, cid, cid, caller_ep, number, dialed, "from-pstn")
+        ]
 
     def at(self, dt: float) -> float:
         return self.t0 + dt
 
     def queue(self, dt: float) -> Call:
-        self.out += [ev.ChannelStateChanged(self.at(dt - 1.6), self.cid, self.cid, "Up"),
-                     ev.QueueJoined(self.at(dt), self.cid, self.cid, "service"),
-                     ev.MusicStarted(self.at(dt), self.cid, self.cid)]
+        self.out += [
+            ev.ChannelStateChanged(self.at(dt - 1.6), self.cid, self.cid, "Up"),
+            ev.QueueJoined(self.at(dt), self.cid, self.cid, "service"),
+            ev.MusicStarted(self.at(dt), self.cid, self.cid),
+        ]
         return self
 
     def ring(self, leg: str, agent: str, dt: float, ringing: bool = True) -> Call:
-        self.out += [ev.ChannelCreated(self.at(dt), self.cid, leg, agent, agent, "s", "internal"),
-                     ev.DialStarted(self.at(dt), self.cid, self.cid, leg, agent)]
+        self.out += [
+            ev.ChannelCreated(self.at(dt), self.cid, leg, agent, agent, "s", "internal"),
+            ev.DialStarted(self.at(dt), self.cid, self.cid, leg, agent),
+        ]
         if ringing:
             self.out += [ev.DialRinging(self.at(dt + 0.01), self.cid, self.cid, leg)]
         return self
 
     def answer(self, leg: str, agent: str, dt: float, queued: bool = True) -> Call:
-        self.out += [ev.DialEnded(self.at(dt), self.cid, self.cid, leg, "ANSWER"), ev.MusicStopped(self.at(dt), self.cid, self.cid)]
+        self.out += [
+            ev.DialEnded(self.at(dt), self.cid, self.cid, leg, "ANSWER"),
+            ev.MusicStopped(self.at(dt), self.cid, self.cid),
+        ]
         if queued:
-            self.out += [ev.QueueLeft(self.at(dt), self.cid, self.cid, "service"),
-                         ev.AgentConnected(self.at(dt), self.cid, self.cid, "service", leg, agent)]
+            self.out += [
+                ev.QueueLeft(self.at(dt), self.cid, self.cid, "service"),
+                ev.AgentConnected(self.at(dt), self.cid, self.cid, "service", leg, agent),
+            ]
         return self
 
     def dial_end(self, leg: str, dt: float, status: str) -> Call:
@@ -112,18 +130,26 @@ def test_out_of_order_within_a_tick_gives_same_figures() -> None:
 
 def test_events_for_unknown_call_are_counted_not_crashing() -> None:
     t = tracker()
-    assert run(t, [ev.DialEnded(T0, "nope", "x", "y", "ANSWER"), ev.ChannelHungUp(T0, "nope", "x", 16, "Up")]) == []
+    assert (
+        run(t, [ev.DialEnded(T0, "nope", "x", "y", "ANSWER"), ev.ChannelHungUp(T0, "nope", "x", 16, "Up")])
+        == []
+    )
     assert t.stats.orphan_events == 2
 
 
 def test_ring_no_answer_rollover_and_offline_phone() -> None:
     c = Call("200.1").queue(1.6)
-    c.ring("l1", "201", 1.7).dial_end("l1", 16.7, "NOANSWER").dial_end("l1", 16.7, "CANCEL").hangup("l1", 16.7, "Ringing")
+    c.ring("l1", "201", 1.7).dial_end("l1", 16.7, "NOANSWER").dial_end("l1", 16.7, "CANCEL").hangup(
+        "l1", 16.7, "Ringing"
+    )
     c.ring("l2", "202", 19.7, ringing=False).hangup("l2", 19.8, "Down")  # phone offline: never rang
     c.ring("l3", "203", 20.0).answer("l3", "203", 24.0).hangup("200.1", 30).hangup("l3", 30)
     [rec] = run(tracker(), c.out)
     assert [(leg.agent, leg.reached_ringing, leg.answered, leg.status) for leg in rec.legs] == [
-        ("201", True, False, "NOANSWER"), ("202", False, False, "CANCEL"), ("203", True, True, "ANSWER")]
+        ("201", True, False, "NOANSWER"),
+        ("202", False, False, "CANCEL"),
+        ("203", True, True, "ANSWER"),
+    ]
     assert rec.legs[0].ring_s == 15.0
     assert rec.answered_by == "203" and rec.rings_to_answer == 4
     assert rec.sla["answer_rings"] == "breached"
@@ -132,12 +158,20 @@ def test_ring_no_answer_rollover_and_offline_phone() -> None:
 def test_abandon_in_queue_vs_missed_while_ringing() -> None:
     c = Call("300.1").queue(1.6).ring("l1", "201", 1.7)
     c.add(ev.MusicStopped(c.at(21), "300.1", "300.1")).dial_end("l1", 21, "CANCEL")
-    c.add(ev.QueueAbandoned(c.at(21), "300.1", "300.1", "service", 19.4)).hangup("l1", 21, "Ringing").hangup("300.1", 21)
+    c.add(ev.QueueAbandoned(c.at(21), "300.1", "300.1", "service", 19.4)).hangup("l1", 21, "Ringing").hangup(
+        "300.1", 21
+    )
     [abandoned] = run(tracker(), c.out)
     assert abandoned.outcome == "abandoned" and abandoned.sla["abandon"] == "breached"
     assert abandoned.sla["answer_rings"] == "breached"
 
-    d = Call("301.1", dialed="201").ring("l1", "201", 0.01).dial_end("l1", 4, "CANCEL").hangup("301.1", 4, "Ring").hangup("l1", 4, "Ringing")
+    d = (
+        Call("301.1", dialed="201")
+        .ring("l1", "201", 0.01)
+        .dial_end("l1", 4, "CANCEL")
+        .hangup("301.1", 4, "Ring")
+        .hangup("l1", 4, "Ringing")
+    )
     [missed] = run(tracker(), d.out)
     assert missed.outcome == "missed" and missed.queue_wait_s is None
     assert missed.sla["answer_rings"] == "n/a"  # hung up within the 18 s allowance: nobody could fail it
@@ -166,9 +200,15 @@ def test_attended_transfer_closes_hold_without_unhold() -> None:
     c.out = c.out[:-2]
     c.add(ev.HoldStarted(c.at(20), "500.1", "500.1a"), ev.MusicStarted(c.at(20), "500.1", "500.1"))
     c.add(ev.ChannelCreated(c.at(20.5), "500.1", "loc2", "Local/202", "201", "202", "internal", True))
-    c.add(ev.DialStarted(c.at(20.5), "500.1", "loc2", "l202", "202"), ev.DialRinging(c.at(20.6), "500.1", "loc2", "l202"))
+    c.add(
+        ev.DialStarted(c.at(20.5), "500.1", "loc2", "l202", "202"),
+        ev.DialRinging(c.at(20.6), "500.1", "loc2", "l202"),
+    )
     c.add(ev.DialEnded(c.at(25), "500.1", "loc2", "l202", "ANSWER"))
-    c.add(ev.Transferred(c.at(32), "500.1", "500.1a", "attended", "202"), ev.MusicStopped(c.at(32.37), "500.1", "500.1"))
+    c.add(
+        ev.Transferred(c.at(32), "500.1", "500.1a", "attended", "202"),
+        ev.MusicStopped(c.at(32.37), "500.1", "500.1"),
+    )
     c.hangup("500.1a", 32.4).hangup("loc2", 32.5).hangup("500.1", 40).hangup("l202", 40)
     [rec] = run(tracker(), c.out)
     assert [(h.s, h.by) for h in rec.holds] == [(12.0, "201")]
@@ -177,11 +217,22 @@ def test_attended_transfer_closes_hold_without_unhold() -> None:
 
 
 def test_internal_and_outbound_directions() -> None:
-    i = Call("600.1", caller_ep="201", number="201", dialed="202").ring("l", "202", 0.1).dial_end("l", 3, "ANSWER")
+    i = (
+        Call("600.1", caller_ep="201", number="201", dialed="202")
+        .ring("l", "202", 0.1)
+        .dial_end("l", 3, "ANSWER")
+    )
     [internal] = run(tracker(), i.hangup("600.1", 9).hangup("l", 9).out)
-    assert internal.direction == "internal" and internal.sla == {"answer_rings": "n/a", "hold": "n/a", "abandon": "n/a"}
+    assert internal.direction == "internal" and internal.sla == {
+        "answer_rings": "n/a",
+        "hold": "n/a",
+        "abandon": "n/a",
+    }
     o = Call("700.1", caller_ep="201", number="201", dialed="13135550123")
-    o.add(ev.DialStarted(o.at(0.1), "700.1", "700.1", "trk", "carrier1"), ev.ChannelCreated(o.at(0.1), "700.1", "trk", "carrier1", "+13135550123", "s", "to-pstn"))
+    o.add(
+        ev.DialStarted(o.at(0.1), "700.1", "700.1", "trk", "carrier1"),
+        ev.ChannelCreated(o.at(0.1), "700.1", "trk", "carrier1", "+13135550123", "s", "to-pstn"),
+    )
     [outbound] = run(tracker(), o.hangup("700.1", 9).hangup("trk", 9).out)
     assert outbound.direction == "outbound"
 
@@ -189,8 +240,14 @@ def test_internal_and_outbound_directions() -> None:
 def test_after_hours_by_calendar() -> None:
     cal = BusinessCalendar.build(timezone="America/Detroit", hours=WEEKDAYS)
     night = datetime(2026, 11, 24, 22, 0, tzinfo=ZoneInfo("America/Detroit")).timestamp()
-    c = Call("800.1", night).add(ev.ChannelStateChanged(night + 0.1, "800.1", "800.1", "Up"),
-                                 ev.ApplicationEntered(night + 1, "800.1", "800.1", "VoiceMail")).hangup("800.1", 19)
+    c = (
+        Call("800.1", night)
+        .add(
+            ev.ChannelStateChanged(night + 0.1, "800.1", "800.1", "Up"),
+            ev.ApplicationEntered(night + 1, "800.1", "800.1", "VoiceMail"),
+        )
+        .hangup("800.1", 19)
+    )
     [rec] = run(tracker(cal), c.out)
     assert rec.outcome == "after_hours" and set(rec.sla.values()) == {"n/a"}
 
@@ -218,7 +275,9 @@ def test_stale_call_closed_and_memory_released() -> None:
 def test_resync_adopts_unknown_and_closes_vanished() -> None:
     t = tracker()
     run(t, Call("a.1").queue(1.6).out)  # ends while we are disconnected
-    snap = ev.CallSnapshot(T0 + 60, "b.1", "b.1", "carrier1", "+13135550100", "600", "from-pstn", "Up", T0 + 40, "Queue")
+    snap = ev.CallSnapshot(
+        T0 + 60, "b.1", "b.1", "carrier1", "+13135550100", "600", "from-pstn", "Up", T0 + 40, "Queue"
+    )
     closed = t.resync([snap], T0 + 60, gap_start=T0 + 30)
     assert [(r.call_id, r.closed_reason, r.ended_at) for r in closed] == [("a.1", "gap", T0 + 30)]
     assert "b.1" in t.live_calls and t.live_calls["b.1"].approximate
