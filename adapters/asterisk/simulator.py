@@ -162,6 +162,9 @@ class AmiSimulator:
         self._play_start: float | None = None  # loop time of message 0
         self._t0 = 0.0
         self._last_ts: float | None = None
+        self._batch: list[bytes] = []
+        self._batch_bytes = 0
+        self._flush_scheduled = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> int:
@@ -186,8 +189,14 @@ class AmiSimulator:
         for conn in list(self._conns):
             conn.abort()
         for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+            if task.get_name() == "ami-sim-player":
+                task.cancel()
+        # Connection handlers end by themselves once their socket is aborted.
+        if self._tasks:
+            _, stragglers = await asyncio.wait(list(self._tasks), timeout=5.0)
+            for task in stragglers:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5.0):
@@ -252,6 +261,7 @@ class AmiSimulator:
 
     async def _on_action(self, conn: _Conn, msg: AmiMessage) -> bool:
         """Answer one action; False when the connection must close."""
+        self._flush()  # events already played (and folded into the state) go out before any reply
         # Asterisk matches action and header names case-insensitively.
         h = {k.lower(): v for k, v in msg.headers.items()}
         action = h.get("action", "").lower()
@@ -318,8 +328,6 @@ class AmiSimulator:
             async with self._logged_in:
                 await self._logged_in.wait_for(lambda: self.clients >= self._wait_for_clients)
         loop = asyncio.get_running_loop()
-        batch: list[bytes] = []
-        size = 0
         async for t, raw in _aiter(self._source):
             name = event_name(raw)
             if not name or name == "FullyBooted":
@@ -329,9 +337,7 @@ class AmiSimulator:
             if self._paced:
                 delay = self._play_start + (t - self._t0) / self._speed - loop.time()
                 if delay > 0:
-                    if batch:
-                        await self._broadcast(batch)
-                        batch, size = [], 0
+                    self._flush()
                     await asyncio.sleep(delay)
             original = _original_timestamp(raw)
             ts = (original if original is not None else t) + self._time_shift
@@ -339,22 +345,34 @@ class AmiSimulator:
             if name in STATE_EVENTS:
                 self.state.apply(name, parse_headers(raw), ts)
             data = (stamp(raw, ts) if self._timestamp_events else raw).encode("utf-8")
-            batch.append(data)
-            size += len(data)
+            self._batch.append(data)
+            self._batch_bytes += len(data)
             self.messages_sent += 1
-            if size >= _BATCH_BYTES:
-                await self._broadcast(batch)
-                batch, size = [], 0
-        if batch:
-            await self._broadcast(batch)
+            if self._batch_bytes >= _BATCH_BYTES:
+                self._flush()
+                await self._drain_all()
+            elif not self._flush_scheduled:
+                # Sent as soon as the player waits for anything (an async source that blocks, a
+                # pacing sleep): batching never holds an event back longer than that.
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
+        self._flush()
+        await self._drain_all()
         self.finished.set()
 
-    async def _broadcast(self, batch: list[bytes]) -> None:
-        data = b"".join(batch)
-        targets = [c for c in self._conns if c.authed and c.events]
-        for conn in targets:
-            conn.send(data)
-        for conn in targets:
+    def _flush(self) -> None:
+        """Write the pending batch to every listener (no waiting; see _drain_all)."""
+        self._flush_scheduled = False
+        if not self._batch:
+            return
+        data = b"".join(self._batch)
+        self._batch, self._batch_bytes = [], 0
+        for conn in self._conns:
+            if conn.authed and conn.events:
+                conn.send(data)
+
+    async def _drain_all(self) -> None:
+        for conn in list(self._conns):
             if conn.stalled or conn.writer.is_closing():
                 continue
             try:
