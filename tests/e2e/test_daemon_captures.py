@@ -31,7 +31,9 @@ def daemon_settings(tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPatch) 
     return Settings(
         monitor=MonitorSettings(database_url=f"sqlite:///{tmp_path}/slamon.db", listen="127.0.0.1:0"),
         site=[SiteSettings(id="detroit", timezone="America/Detroit")],
-        pbx=[PbxSettings(site="detroit", host="127.0.0.1", port=port, username="monitor", ping_interval_s=2.0)],
+        pbx=[
+            PbxSettings(site="detroit", host="127.0.0.1", port=port, username="monitor", ping_interval_s=2.0)
+        ],
     )
 
 
@@ -93,6 +95,8 @@ def _caller_key(tmp_path: Path, call_id: str) -> str:
     try:
         with Session(engine) as session:
             call = table("call")
-            return str(session.execute(select(call.c.caller_key).where(call.c.call_id == call_id)).scalar_one())
+            return str(
+                session.execute(select(call.c.caller_key).where(call.c.call_id == call_id)).scalar_one()
+            )
     finally:
         engine.dispose()

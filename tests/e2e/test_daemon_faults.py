@@ -63,7 +63,10 @@ async def test_connection_dropped_mid_call_measures_call_once_and_records_gap(
 
 
 async def test_wrong_secret_is_a_clear_error_and_never_shown(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     sim = AmiSimulator([], secret="the-right-one")
     port = await sim.start()
@@ -86,7 +89,9 @@ async def test_wrong_secret_is_a_clear_error_and_never_shown(
     assert wrong not in caplog.text and wrong not in out and wrong not in err
 
 
-async def test_stalled_connection_is_detected_and_reconnected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_stalled_connection_is_detected_and_reconnected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     items = load_jsonl(CAPTURES / "b_queue_ring12_answer.jsonl")
     sim = AmiSimulator(items, secret="sim-secret", speed=2.0, wait_for_clients=1)
     port = await sim.start()
