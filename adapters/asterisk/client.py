@@ -102,6 +102,7 @@ class AmiClient:
         self._rand = rand
         self._sleep = sleep
         self.stats = AmiStats()
+        self.last_error: str | None = None  # why the last connect attempt or session failed
         self._session: AmiSession | None = None
         self._closed = asyncio.Event()
         self._running = False
@@ -220,6 +221,7 @@ class AmiClient:
                 self._safe_call("on_state", self._on_state, False)
             if self._closed.is_set():
                 break
+            self.last_error = lost_reason
             log.warning("AMI %s session lost: %s", self.peer, lost_reason)
             # A session that died right after login must not turn into a tight reconnect loop.
             attempt = 0 if lost_at - connected_at >= self._stable_after else attempt + 1
@@ -233,8 +235,10 @@ class AmiClient:
             return await self._until_closed(self._open())
         except AmiAuthError as exc:
             # The text names user and host but never the secret (see AmiSession.login).
+            self.last_error = str(exc)
             log.error("%s; retrying with backoff", exc)
         except (AmiError, OSError) as exc:
+            self.last_error = str(exc)
             log.warning("AMI %s unavailable: %s", self.peer, exc)
         return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -29,10 +30,14 @@ class RawAmi:
         self.inbox: list[AmiMessage] = []
         self.eof = False
 
+    opened: ClassVar[list[RawAmi]] = []  # closed after each test (see the autouse fixture)
+
     @classmethod
     async def connect(cls, port: int) -> RawAmi:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
+        client = cls(reader, writer)
+        cls.opened.append(client)
+        return client
 
     def send(self, action: str, **headers: str) -> None:
         lines = [f"Action: {action}"] + [f"{k}: {v}" for k, v in headers.items()]
@@ -90,6 +95,14 @@ class RawAmi:
 
 def capture(name: str) -> list[tuple[float, str]]:
     return load_jsonl(CAPTURES / f"{name}.jsonl")
+
+
+@pytest.fixture(autouse=True)
+async def _close_raw_clients() -> AsyncIterator[None]:
+    yield
+    while RawAmi.opened:
+        RawAmi.opened.pop().close()
+    await asyncio.sleep(0)  # let the aborted transports finish closing
 
 
 @pytest.fixture
