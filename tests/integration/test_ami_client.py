@@ -1,4 +1,4 @@
-"""AmiClient over real TCP: against the simulator and against scripted raw servers."""
+"""AmiClient over real TCP: login and secrets, actions, list actions, callbacks, backoff."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import pickle
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,176 +27,43 @@ from adapters.asterisk.framing import AmiMessage, AmiParser
 from adapters.asterisk.session import AmiSession, AmiStats
 from adapters.asterisk.sim_state import event_name
 from adapters.asterisk.simulator import AmiSimulator
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-CAPTURES = SHARED / "fixtures" / "asterisk" / "captures"
-WAIT = 15.0  # generous: behaviour, not timing
-SECRET = "s3cr3t-Never-Show-Me"
-STATS = AmiStats()
-
-
-# -- helpers -----------------------------------------------------------------------------------------
-@dataclass
-class Recorder:
-    """Collects everything the client reports through its callbacks."""
-
-    messages: list[tuple[AmiMessage, float]] = field(default_factory=list)
-    states: list[bool] = field(default_factory=list)
-    gaps: list[tuple[float, float, str]] = field(default_factory=list)
-    connects: list[float] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def on_message(self, msg: AmiMessage, received_at: float) -> None:
-        self.messages.append((msg, received_at))
-        self.changed.set()
-
-    def on_state(self, up: bool) -> None:
-        self.states.append(up)
-        self.changed.set()
-
-    def on_gap(self, start: float, end: float, reason: str) -> None:
-        self.gaps.append((start, end, reason))
-        self.changed.set()
-
-    async def on_connected(self, client: AmiClient, connected_at: float) -> None:
-        self.connects.append(connected_at)
-        self.changed.set()
-
-    def events(self, name: str | None = None) -> list[AmiMessage]:
-        return [m for m, _ in self.messages if name is None or m.event == name]
-
-    async def until(self, cond: Callable[[], bool], timeout: float = WAIT) -> None:
-        async with asyncio.timeout(timeout):
-            while not cond():
-                self.changed.clear()
-                await self.changed.wait()
-
-
-def make_client(port: int, rec: Recorder, secret: str = "simsecret", **kw: Any) -> AmiClient:
-    kw.setdefault("backoff_base", 0.05)
-    kw.setdefault("backoff_cap", 0.2)
-    kw.setdefault("on_connected", rec.on_connected)
-    return AmiClient(
-        "127.0.0.1",
-        port,
-        "monitor",
-        secret,
-        on_message=rec.on_message,
-        on_gap=rec.on_gap,
-        on_state=rec.on_state,
-        **kw,
-    )
+from tests.integration.ami_doubles import (
+    CAPTURES,
+    WAIT,
+    Recorder,
+    ScriptedConn,
+    ScriptedServer,
+    client_runner,
+    idle,
+    make_client,
+    scripted_servers,
+    simulators,
+    start_server,
+    start_sim,
+    ticks,
+)
 
 
 @pytest.fixture
 async def running() -> AsyncIterator[Callable[[AmiClient], Awaitable[None]]]:
-    """Runs clients in a task group for the test; closes them (and checks run() returns) after."""
-    clients: list[AmiClient] = []
-    async with asyncio.TaskGroup() as tg:
-
-        async def start(client: AmiClient) -> None:
-            clients.append(client)
-            tg.create_task(client.run())
-            await asyncio.sleep(0)
-
+    async with client_runner() as start:
         yield start
-        for client in clients:
-            await client.close()
 
 
 @pytest.fixture
 async def sims() -> AsyncIterator[list[AmiSimulator]]:
-    made: list[AmiSimulator] = []
-    yield made
-    for sim in made:
-        await sim.close()
-
-
-async def start_sim(sims: list[AmiSimulator], source: Any = (), **kw: Any) -> tuple[AmiSimulator, int]:
-    sim = AmiSimulator(list(source) if not hasattr(source, "__aiter__") else source, **kw)
-    sims.append(sim)
-    return sim, await sim.start()
-
-
-Script = Callable[["ScriptedConn"], Awaitable[None]]
-
-
-class ScriptedConn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.parser = AmiParser(skip_events=frozenset(), expect_banner=False)
-        self.inbox: list[AmiMessage] = []
-
-    async def next_action(self) -> AmiMessage:
-        async with asyncio.timeout(WAIT):
-            while not self.inbox:
-                data = await self.reader.read(65536)
-                if not data:
-                    raise EOFError
-                self.inbox.extend(self.parser.feed(data))
-        return self.inbox.pop(0)
-
-    async def send(self, data: bytes | str) -> None:
-        self.writer.write(data.encode() if isinstance(data, str) else data)
-        await self.writer.drain()
-
-
-class ScriptedServer:
-    """A raw TCP server: sends ``banner``, accepts any Login, then runs ``script`` per connection."""
-
-    def __init__(self, script: Script, banner: bytes = b"Asterisk Call Manager/9.0.0\r\n") -> None:
-        self.script = script
-        self.banner = banner
-        self.server: asyncio.Server | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.connections = 0
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        conn = ScriptedConn(reader, writer)
-        try:
-            await conn.send(self.banner)
-            login = await conn.next_action()
-            await conn.send(f"Response: Success\r\nActionID: {login.action_id}\r\nMessage: ok\r\n\r\n")
-            await self.script(conn)
-        except (EOFError, OSError, TimeoutError):
-            pass
-        finally:
-            writer.transport.abort()
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+    async with simulators() as made:
+        yield made
 
 
 @pytest.fixture
 async def servers() -> AsyncIterator[list[ScriptedServer]]:
-    made: list[ScriptedServer] = []
-    yield made
-    for server in made:
-        await server.close()
+    async with scripted_servers() as made:
+        yield made
 
 
-async def start_server(servers: list[ScriptedServer], script: Script, **kw: Any) -> int:
-    server = ScriptedServer(script, **kw)
-    servers.append(server)
-    return await server.start()
-
-
-async def idle(conn: ScriptedConn) -> None:
-    """Answer Pings forever (keeps the client's keepalive happy)."""
-    while True:
-        action = await conn.next_action()
-        await conn.send(f"Response: Success\r\nActionID: {action.action_id}\r\nPing: Pong\r\n\r\n")
-
-
-def ticks(n: int, step: float = 0.02) -> list[tuple[float, str]]:
-    return [(1000.0 + i * step, f"Event: Tick\r\nPrivilege: call,all\r\nN: {i}\r\n\r\n") for i in range(n)]
+SECRET = "s3cr3t-Never-Show-Me"
+STATS = AmiStats()
 
 
 # -- secret handling ---------------------------------------------------------------------------------
@@ -393,109 +259,6 @@ async def test_callback_failures_are_counted_and_reading_goes_on(
             await asyncio.sleep(0.01)
     assert client.stats.callback_errors == 5
     assert client.reconnects == 0
-
-
-# -- faults ------------------------------------------------------------------------------------------
-async def test_dropped_connection_reconnects_reports_gap_and_keeps_delivering(
-    sims: list[AmiSimulator], running: Any
-) -> None:
-    sim, port = await start_sim(sims, ticks(400), speed=1.0, wait_for_clients=1)
-    rec = Recorder()
-    client = make_client(port, rec, ping_interval=1.0)
-    await running(client)
-    await rec.until(lambda: len(rec.events("Tick")) >= 10)
-    dropped_at = time.time()
-    sim.drop_connections()
-    await rec.until(lambda: bool(rec.gaps))
-    resumed_at = time.time()
-    [(start, end, reason)] = rec.gaps
-    assert dropped_at - 0.05 <= start <= end <= resumed_at + 0.05
-    assert reason
-    last_before = int(rec.events("Tick")[-1].get("N"))
-    await rec.until(lambda: int(rec.events("Tick")[-1].get("N")) >= last_before + 10)
-    numbers = [int(m.get("N")) for m in rec.events("Tick")]
-    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
-    assert rec.states == [True, False, True]
-    assert len(rec.connects) == 2 and client.reconnects == 1
-    assert client.last_error == reason
-
-
-async def test_stalled_connection_is_declared_dead_within_about_two_ping_intervals(
-    sims: list[AmiSimulator], running: Any
-) -> None:
-    interval = 0.2
-    sim, port = await start_sim(sims)
-    rec = Recorder()
-    client = make_client(port, rec, ping_interval=interval)
-    await running(client)
-    await rec.until(lambda: rec.states == [True])
-    await asyncio.sleep(3 * interval)  # a few healthy pings first
-    assert rec.states == [True]
-    loop = asyncio.get_running_loop()
-    stalled_at = loop.time()
-    sim.stall(None)
-    await rec.until(lambda: rec.states == [True, False])
-    detected_after = loop.time() - stalled_at
-    # ~2 intervals by design; the margin only absorbs scheduler jitter on a busy machine.
-    assert detected_after <= 2.5 * interval + 0.5
-    await rec.until(lambda: rec.states == [True, False, True] and bool(rec.gaps))
-    assert "half-open" in rec.gaps[0][2]
-    assert (await client.action("Ping", timeout=WAIT)).get("Ping") == "Pong"
-
-
-async def test_garbage_huge_line_and_split_utf8_do_not_break_the_stream(
-    servers: list[ScriptedServer], running: Any
-) -> None:
-    async def nasty(conn: ScriptedConn) -> None:
-        await conn.send("Event: Before\r\nN: 1\r\n\r\n")
-        await conn.send(b"\x00\xff\xfe garbage without separator\r\n\x01\x02\r\n\r\n")
-        huge = b"Event: Huge\r\nData: " + b"x" * 1_000_000 + b"\r\n\r\n"
-        for i in range(0, len(huge), 65536):
-            await conn.send(huge[i : i + 65536])
-        named = "Event: Named\r\nCallerIDName: Zoë Ünal 日本\r\n\r\n".encode()
-        cut = named.index("日".encode()) + 1
-        await conn.send(named[:cut])
-        await asyncio.sleep(0.05)  # make sure the halves arrive in separate reads
-        await conn.send(named[cut:])
-        await conn.send("Event: After\r\nN: 2\r\n\r\n")
-        await idle(conn)
-
-    port = await start_server(servers, nasty)
-    rec = Recorder()
-    client = make_client(port, rec)
-    await running(client)
-    await rec.until(lambda: bool(rec.events("After")))
-    assert [m.event for m in rec.events()] == ["Before", "Named", "After"]
-    assert rec.events("Named")[0].get("CallerIDName") == "Zoë Ünal 日本"
-    assert client.parse_errors >= 3  # two separator-less lines, one oversize line
-    assert client.reconnects == 0 and rec.gaps == []
-
-
-async def test_real_capture_replayed_at_speed_50_arrives_complete_with_original_times(
-    sims: list[AmiSimulator], running: Any
-) -> None:
-    source = load_jsonl(CAPTURES / "c_queue_hold35.jsonl")
-    played = [(t, raw) for t, raw in source if event_name(raw) not in ("", "FullyBooted")]
-    noise_filter = AmiParser(expect_banner=False)  # the client's default noise rules
-    expected = [(t, raw) for t, raw in played if noise_filter.feed(raw.encode())]
-    assert noise_filter.skipped > len(expected)  # the capture really is mostly noise
-    sim, port = await start_sim(sims, source, speed=50.0, wait_for_clients=1)
-    rec = Recorder()
-    client = make_client(port, rec)
-    await running(client)
-    await asyncio.wait_for(sim.finished.wait(), WAIT)
-    await rec.until(lambda: len(rec.messages) >= len(expected) + 1)
-    got = [m for m in rec.events() if m.event != "FullyBooted"]
-    assert [(m.event, m.get("Uniqueid"), m.get("Timestamp")) for m in got] == [
-        (event_name(raw), _uniqueid(raw), f"{t:.6f}") for t, raw in expected
-    ]
-    assert client.events_total == len(played) + 1  # noise counted too (+ FullyBooted)
-    assert client.parse_errors == 0
-
-
-def _uniqueid(raw: str) -> str:
-    [msg] = AmiParser(skip_events=frozenset(), expect_banner=False).feed(raw.encode())
-    return msg.get("Uniqueid")
 
 
 # -- backoff -----------------------------------------------------------------------------------------
