@@ -7,5 +7,15 @@ Event shapes are copied from the real captures in ``/work/shared/fixtures/asteri
 from adapters.asterisk.synthetic.expected import ExpectedCall, Hold, Leg, Transfer
 from adapters.asterisk.synthetic.generator import TrafficGenerator
 from adapters.asterisk.synthetic.profile import Dist, TrafficProfile
+from adapters.asterisk.synthetic.stream import generate_stream
 
-__all__ = ["Dist", "ExpectedCall", "Hold", "Leg", "TrafficGenerator", "TrafficProfile", "Transfer"]
+__all__ = [
+    "Dist",
+    "ExpectedCall",
+    "Hold",
+    "Leg",
+    "TrafficGenerator",
+    "TrafficProfile",
+    "Transfer",
+    "generate_stream",
+]
