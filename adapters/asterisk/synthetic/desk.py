@@ -152,7 +152,7 @@ def outbound_call(ctx: CallCtx, src: Member, number: str, carrier: str) -> Proc:
         answered_at = leg.answered_at
         assert answered_at is not None
         ctx.truth.outcome, ctx.truth.answered_by, ctx.truth.answered_at = "answered", src.ext, answered_at
-        yield from converse(ctx, caller, leg, p.talk.sample(rng))
+        yield from converse(ctx, caller, leg, p.talk.sample(rng), advisor_is_caller=src)
 
         def cdrs() -> None:
             add_cdr(

@@ -198,35 +198,44 @@ def bridge_leave(ctx: CallCtx, bridge: wire.Bridge, ch: wire.Chan) -> None:
     ctx.emit(wire.bridge_event("BridgeLeave", bridge, ch))
 
 
-def hold(ctx: CallCtx, caller: wire.Chan, leg: Leg, duration: float) -> Proc:
-    """Advisor re-INVITE sendonly: Hold on the advisor channel, MusicOnHold on the caller; then resume."""
-    ch, member = leg.chan, leg.member
-    start = ctx.emit(wire.chan_event("Hold", ch))
-    ch.on_hold = True
+def hold(ctx: CallCtx, held: wire.Chan, holder: wire.Chan, member: Member | None, duration: float) -> Proc:
+    """Advisor re-INVITE sendonly: Hold on the advisor's channel, MusicOnHold on the held party."""
+    start = ctx.emit(wire.chan_event("Hold", holder))
+    holder.on_hold = True
     if member is not None:
         ctx.pbx.member_state(ctx.tl, member, "ONHOLD")
-    ctx.emit(wire.moh_start(caller))
+    ctx.emit(wire.moh_start(held))
     yield duration
-    end = ctx.emit(wire.chan_event("Unhold", ch))
-    ch.on_hold = False
+    end = ctx.emit(wire.chan_event("Unhold", holder))
+    holder.on_hold = False
     if member is not None:
         ctx.pbx.member_state(ctx.tl, member, "BUSY")
-    ctx.emit(wire.chan_event("MusicOnHoldStop", caller))
-    ctx.truth.holds.append(Hold(start, end, leg.ext))
+    ctx.emit(wire.chan_event("MusicOnHoldStop", held))
+    ctx.truth.holds.append(Hold(start, end, member.ext if member is not None else holder.cid_num))
 
 
-def converse(ctx: CallCtx, caller: wire.Chan, leg: Leg, talk_s: float) -> Proc:
-    """Talk for ``talk_s`` seconds (excluding hold time), with zero, one or two holds."""
+def converse(
+    ctx: CallCtx, caller: wire.Chan, leg: Leg, talk_s: float, advisor_is_caller: Member | None = None
+) -> Proc:
+    """Talk for ``talk_s`` seconds (excluding hold time), with zero, one or two holds by the advisor.
+
+    ``advisor_is_caller``: the advisor placed the call (outbound), so the customer's leg is held.
+    """
     holds: list[float] = []
     rng, profile = ctx.rng, ctx.profile
     while len(holds) < 2 and rng.random() < (profile.p_hold if not holds else profile.p_hold / 2):
         holds.append(profile.hold.sample(rng))
+    member: Member | None = advisor_is_caller
+    if advisor_is_caller is not None:
+        held, holder = leg.chan, caller
+    else:
+        held, holder, member = caller, leg.chan, leg.member
     remaining = talk_s
     for duration in holds:
         before = remaining * rng.uniform(0.2, 0.6)
         remaining -= before
         yield before
-        yield from hold(ctx, caller, leg, duration)
+        yield from hold(ctx, held, holder, member, duration)
     yield remaining
 
 
