@@ -40,6 +40,7 @@ class CallTimeline:
     channels: dict[str, Channel] = field(default_factory=dict)
     legs: dict[str, Leg] = field(default_factory=dict)  # by dest channel id, in dial order
     trunk_legs: list[str] = field(default_factory=list)  # outbound dials to a carrier
+    trunk_answered_at: float | None = None  # the called customer picked up (outbound)
     queue: str | None = None
     queue_joined_at: float | None = None
     queue_left_at: float | None = None
@@ -65,6 +66,13 @@ class CallTimeline:
 
     def in_queue(self) -> bool:
         return self.queue_joined_at is not None and self.queue_left_at is None
+
+    def answered_at(self) -> float | None:
+        """A person on the far side answered: an advisor leg, or the customer on an outbound call."""
+        person = self.person_answered_at()
+        if person is None or (self.trunk_answered_at is not None and self.trunk_answered_at < person):
+            return self.trunk_answered_at
+        return person
 
     def answered_legs(self) -> list[Leg]:
         return [leg for leg in self.legs.values() if leg.answered_at is not None]

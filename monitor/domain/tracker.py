@@ -195,10 +195,26 @@ class CallTracker:
     def _record(self, call: CallTimeline, end: float, reason: str) -> CallRecord:
         rules = self.rules
         direction = self._direction(call)
-        answered_at = call.person_answered_at()
         answered_by = None
-        if answered_at is not None:
-            answered_by = next(leg.agent for leg in call.legs.values() if leg.answered_at == answered_at)
+        if direction == "outbound":
+            # The advisor placed the call; "answered" is the customer picking up. The customer's number
+            # is the dialed one: keyed for matching callbacks, shown masked.
+            answered_at = call.trunk_answered_at
+            answered_by = call.caller.endpoint if answered_at is not None else None
+            shown, customer_number, dialed = (
+                call.caller.endpoint,
+                call.caller.dialed,
+                mask_number(call.caller.dialed),
+            )
+        else:
+            answered_at = call.person_answered_at()
+            if answered_at is not None:
+                answered_by = next(leg.agent for leg in call.legs.values() if leg.answered_at == answered_at)
+            shown, customer_number, dialed = (
+                mask_number(call.caller.number),
+                call.caller.number,
+                call.caller.dialed,
+            )
         legs = sorted(call.legs.values(), key=lambda leg: leg.began_at)
         for leg in legs:
             if leg.ended_at is None:
@@ -208,9 +224,9 @@ class CallTracker:
             call_id=call.call_id,
             site=rules.site,
             direction=direction,
-            caller=mask_number(call.caller.number),
-            caller_key=self._key_number(call.caller.number) if call.caller.number else "",
-            dialed=call.caller.dialed,
+            caller=shown,
+            caller_key=self._key_number(customer_number) if customer_number else "",
+            dialed=dialed,
             queue=call.queue,
             arrived_at=call.first_t,
             answered_at=answered_at,
@@ -218,7 +234,9 @@ class CallTracker:
             outcome=self._outcome(call, direction, answered_at),
             answered_by=answered_by,
             queue_wait_s=call.queue_wait_s(end),
-            rings_to_answer=None if tta is None else rings_for(tta, rules.ring_cycle_s),
+            rings_to_answer=None
+            if tta is None or direction != "inbound"
+            else rings_for(tta, rules.ring_cycle_s),
             legs=legs,
             holds=list(call.holds),
             transfers=list(call.transfers),
@@ -269,6 +287,10 @@ class CallTracker:
             leg.ringing_at = e.t
 
     def _on_dial_end(self, call: CallTimeline, e: ev.DialEnded) -> None:
+        if e.dest_channel_id in call.trunk_legs:
+            if e.status == "ANSWER" and (call.trunk_answered_at is None or e.t < call.trunk_answered_at):
+                call.trunk_answered_at = e.t
+            return
         leg = call.legs.get(e.dest_channel_id)
         if leg is None or leg.ended_at is not None:
             return  # a second DialEnd (NOANSWER then CANCEL) keeps the first
@@ -303,10 +325,10 @@ class CallTracker:
             call.queue_left_at = e.t
 
     def _on_hold(self, call: CallTimeline, e: ev.HoldStarted) -> None:
-        if e.channel_id == call.caller.channel_id:
-            return  # the customer pressing hold is not the dealership holding the customer
-        if call.person_answered_at() is None:
+        if call.channels.get(e.channel_id) is None or call.answered_at() is None:
             return
+        if self.rules.topology.is_trunk(call.channels[e.channel_id].endpoint):
+            return  # the customer pressing hold is not the dealership holding the customer
         call.start_hold(e.t, call.agent_on(e.channel_id), e.channel_id)
 
     def _on_unhold(self, call: CallTimeline, e: ev.HoldEnded) -> None:
@@ -315,6 +337,9 @@ class CallTracker:
             call.end_hold(e.t)  # a lone Unhold (chan_sip at REFER) has no open hold and is ignored
 
     def _on_moh_start(self, call: CallTimeline, e: ev.MusicStarted) -> None:
+        if e.channel_id in call.trunk_legs and call.trunk_answered_at is not None:
+            call.start_hold(e.t, call.caller.endpoint, "")  # the advisor holds the customer they called
+            return
         # Music on the caller while queued (or before anyone answered) is waiting, not a hold.
         if e.channel_id != call.caller.channel_id or call.in_queue():
             return
@@ -323,7 +348,7 @@ class CallTracker:
         call.start_hold(e.t, call.current_agent(), "")
 
     def _on_moh_stop(self, call: CallTimeline, e: ev.MusicStopped) -> None:
-        if e.channel_id == call.caller.channel_id:
+        if e.channel_id == call.caller.channel_id or e.channel_id in call.trunk_legs:
             call.end_hold(e.t)
 
     def _on_app(self, call: CallTimeline, e: ev.ApplicationEntered) -> None:
