@@ -47,5 +47,7 @@ class ExpectedCall:
     legs: list[Leg] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
-    hung_up_by: str | None = None  # "caller", an advisor extension, or "pbx"
+    # "caller" (the party that placed the call), the other party (advisor extension, or the
+    # customer's number on outbound calls), or "pbx" (dialplan Hangup after an unanswered Dial).
+    hung_up_by: str | None = None
     ended_at: float | None = None  # Hangup of the originating channel

@@ -50,12 +50,11 @@ class TrafficProfile:
     p_hold: float = 0.20
     p_blind_transfer: float = 0.05
     p_attended_transfer: float = 0.04
-    p_voicemail_direct: float = 0.25  # direct-dialled advisor does not pick up at all
+    p_voicemail_direct: float = 0.25  # direct-dialled advisor does not pick up at all (a busy one: 486)
     p_member_no_answer: float = 0.06  # queue member lets it ring (away from the desk)
     p_agent_offline: float = 0.03  # share of time an advisor's phone is unreachable
     p_agent_hangs_up: float = 0.4
     p_outbound_answered: float = 0.75
-    p_target_busy_reject: float = 1.0  # a busy desk phone rejects a direct call with 486 (no call waiting)
     ring: Dist = Dist(median=6.0, sigma=0.55, lo=1.0, hi=19.5)
     talk: Dist = Dist(median=40.0, sigma=0.8, lo=4.0, hi=900.0)
     hold: Dist = Dist(median=25.0, sigma=0.6, lo=4.0, hi=240.0)
