@@ -47,17 +47,19 @@ def open_leg(
     dial_exten: str,
     referred_by: str | None = None,
     rejected: bool = False,
+    reachable: bool = False,
 ) -> Leg:
     """Newchannel of the advisor leg through DialBegin (and AgentCalled for queue attempts).
 
     ``rejected``: the desk phone is busy and will answer 486, so its device state does not change.
+    ``reachable``: skip the unreachable-phone windows (the caller already checked the phone).
     """
     pbx = ctx.pbx
     uid = pbx.uniqueid(ctx.now)
     ch = wire.Chan(
         pbx.sip_channel(member.ext), uid, caller.linkedid, member.ext, member.name, "internal", "s"
     )
-    leg = Leg(ch, member, offline=member.offline(ctx.now))
+    leg = Leg(ch, member, offline=not reachable and member.offline(ctx.now))
     if not rejected:
         member.ringing += 1
     ctx.emit(wire.chan_event("Newchannel", ch))

@@ -174,7 +174,7 @@ def attended_transfer(s: QueueSession) -> Proc:
     ctx.step(l2, 1, "NoOp", f"Internal call to {target.ext}")
     ctx.step(l2, 2, "Dial", f"SIP/{target.ext},20,tT")
     reset_dial_vars(ctx, l2)
-    leg2 = open_leg(ctx, l2, target, queue=False, dial_exten=target.ext)
+    leg2 = open_leg(ctx, l2, target, queue=False, dial_exten=target.ext, reachable=True)
     # The consultation INVITE shows the advisor's caller id, not the customer's.
     outcome = yield from ring_dial(
         ctx, l2, leg2, answer_after=min(p.ring.sample(ctx.rng), 14.0), timeout=p.dial_timeout_s
