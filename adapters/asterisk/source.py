@@ -44,6 +44,7 @@ class AmiSource:
         self._action_timeout = action_timeout
         self._down_since: float | None = None
         self._ever_connected = False
+        self._closing = False
         self.resyncs = 0
         self.client = AmiClient(
             host,
@@ -80,10 +81,11 @@ class AmiSource:
         await self.client.run()
 
     async def close(self) -> None:
+        self._closing = True
         await self.client.close()
 
     def _state(self, up: bool) -> None:
-        if not up and self._down_since is None:
+        if not up and self._down_since is None and not self._closing:
             self._down_since = self._clock()
             log.warning("AMI source for site %s is down", self.site)
 

@@ -46,19 +46,68 @@ def mask_address(address: str) -> str:
 
 
 _LONG_NUMBER = re.compile(r"(?<![\w.])\+?\d[\d ()-]{5,}\d(?![\w.])")
-_NAME_KEYS = ("CallerIDName", "ConnectedLineName", "DestCallerIDName", "DestConnectedLineName")
+_PERSON_NAME_KEYS = frozenset(
+    {
+        "CallerIDName",
+        "ConnectedLineName",
+        "DestCallerIDName",
+        "DestConnectedLineName",
+        "OrigTransfererCallerIDName",
+    }
+)
+# Keys whose values can carry a customer's number. Everything else (ids, states, queue names) is
+# left alone, which keeps masking cheap enough for the event hot path.
+_NUMBER_KEYS = frozenset(
+    {
+        "CallerIDNum",
+        "ConnectedLineNum",
+        "DestCallerIDNum",
+        "DestConnectedLineNum",
+        "Exten",
+        "DestExten",
+        "Extension",
+        "DialString",
+        "AppData",
+        "Source",
+        "Destination",
+        "CallerID",
+        "ApplicationData",
+        "TransfereeCallerIDNum",
+        "TransfereeConnectedLineNum",
+        "TransfererCallerIDNum",
+        "TransfererConnectedLineNum",
+        "OrigTransfererCallerIDNum",
+        "OrigTransfererConnectedLineNum",
+        "SecondTransfererCallerIDNum",
+        "SecondTransfererConnectedLineNum",
+        "TransferTargetCallerIDNum",
+        "TransferTargetConnectedLineNum",
+        "Data",
+    }
+)
+
+
+def _mask_long_numbers(value: str) -> str:
+    return _LONG_NUMBER.sub(lambda m: mask_number(m.group(0)), value)
+
+
+# One C-level scan per message finds just the lines that may carry personal data.
+_SENSITIVE_LINE = re.compile(
+    r"^(" + "|".join(sorted(_NUMBER_KEYS | _PERSON_NAME_KEYS)) + r"): ([^\r\n]*)", re.MULTILINE
+)
+
+
+def _mask_line(match: re.Match[str]) -> str:
+    key, value = match.group(1), match.group(2)
+    if key in _PERSON_NAME_KEYS:
+        return match.group(0) if value in ("", "<unknown>") else key + ": ***"
+    if len(value) < 7:
+        return match.group(0)  # too short to hold a phone number (extensions, "s", "<unknown>")
+    return key + ": " + _mask_long_numbers(value)
 
 
 def mask_message_text(raw: str) -> str:
     """A ``Key: value`` message (AMI event text) with personal data masked before it is stored as
-    evidence: every phone-number-like value keeps only its prefix, caller names become ``***``.
-    Ids such as ``1795499232.16`` are not numbers of people and stay intact."""
-    out = []
-    for line in raw.split("\n"):
-        key, sep, value = line.partition(": ")
-        if sep and key in _NAME_KEYS and value.strip("\r") not in ("", "<unknown>"):
-            value = "***" + ("\r" if value.endswith("\r") else "")
-        elif sep:
-            value = _LONG_NUMBER.sub(lambda m: mask_number(m.group(0)), value)
-        out.append(key + sep + value if sep else line)
-    return "\n".join(out)
+    evidence: phone-number-like values in the keys that can carry one keep only their prefix, caller
+    names become ``***``. Ids such as ``1795499232.16`` are not numbers of people and stay intact."""
+    return _SENSITIVE_LINE.sub(_mask_line, raw)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import Session
@@ -37,7 +37,7 @@ def daemon_settings(tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPatch) 
     )
 
 
-async def wait_until(predicate: Any, timeout: float, what: str) -> None:
+async def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.05)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session
 
 from adapters.asterisk.captures import load_jsonl
 from adapters.asterisk.simulator import AmiSimulator
+from monitor.domain.events import MonitoringGap
 from monitor.runtime import Daemon
 from monitor.store.engine import make_engine
 from monitor.store.repository import SqlCallRepository, SqlGapRepository
@@ -18,7 +20,7 @@ from tests.e2e.test_daemon_captures import daemon_settings, wait_until
 from tests.paths import CAPTURES
 
 
-def stored(tmp_path: Path) -> tuple[list[dict[str, object]], list[object]]:
+def stored(tmp_path: Path) -> tuple[list[dict[str, Any]], list[MonitoringGap]]:
     engine = make_engine(f"sqlite:///{tmp_path}/slamon.db")
     try:
         with Session(engine) as session:
@@ -39,13 +41,13 @@ async def test_connection_dropped_mid_call_measures_call_once_and_records_gap(
     task = asyncio.create_task(daemon.run())
     try:
         await daemon.started.wait()
-        tracker_calls = lambda: daemon.sites[0].service.tracker.live_calls  # noqa: E731
-        await wait_until(lambda: len(tracker_calls()) == 1, 20, "call seen")
+        tracker = daemon.sites[0].service.tracker
+        await wait_until(lambda: len(tracker.live_calls) == 1, 20, "call seen")
         await asyncio.sleep(2.0)  # into the call (sim time ~ +20 s: answered, on hold)
         sim.drop_connections()
         await wait_until(lambda: daemon.sites[0].source.client.reconnects >= 1, 20, "reconnected")
         await wait_until(lambda: sim.finished.is_set(), 30, "capture played")
-        await wait_until(lambda: not tracker_calls(), 20, "call closed")
+        await wait_until(lambda: not tracker.live_calls, 20, "call closed")
     finally:
         daemon.stop.set()
         await asyncio.wait_for(task, 30)
@@ -59,7 +61,7 @@ async def test_connection_dropped_mid_call_measures_call_once_and_records_gap(
     assert call["approximate"] is True  # events inside the gap are unknown: said so on the record
     assert len(gaps) == 1
     gap = gaps[0]
-    assert gap.source == "ami" and gap.site == "detroit" and 0 < gap.end - gap.start < 10  # type: ignore[attr-defined]
+    assert gap.source == "ami" and gap.site == "detroit" and 0 < gap.end - gap.start < 10
 
 
 async def test_wrong_secret_is_a_clear_error_and_never_shown(

@@ -12,10 +12,10 @@ DETROIT = ZoneInfo("America/Detroit")
 WEEK = {d: ["07:30-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")} | {"sat": ["08:00-12:00"]}
 
 
-def cal(**kw: object) -> BusinessCalendar:
+def cal(closures: tuple[str, ...] = ()) -> BusinessCalendar:
     return BusinessCalendar.build(
-        timezone="America/Detroit", hours=WEEK, country="US", subdivision="MI", **kw
-    )  # type: ignore[arg-type]
+        timezone="America/Detroit", hours=WEEK, country="US", subdivision="MI", closures=closures
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_open_is_half_open_interval() -> None:
 
 
 def test_public_holiday_and_closure_close_the_day() -> None:
-    c = cal(closures=["2026-12-24"])
+    c = cal(closures=("2026-12-24",))
     assert not c.is_open(datetime(2026, 11, 26, 10, 0, tzinfo=DETROIT))  # Thanksgiving
     assert not c.is_open(datetime(2026, 12, 24, 10, 0, tzinfo=DETROIT))
     assert c.is_open(datetime(2026, 12, 23, 10, 0, tzinfo=DETROIT))
