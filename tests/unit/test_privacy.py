@@ -32,7 +32,8 @@ def test_mask_address() -> None:
 def test_evidence_text_masks_numbers_and_names_but_keeps_ids() -> None:
     raw = (
         "Event: DialBegin\r\nCallerIDNum: +13135550113\r\nCallerIDName: Bo Li\r\nUniqueid: 1795499383.32\r\n"
-        'ConnectedLineName: <unknown>\r\nAppData: call from "Pete" <+13135550113>\r\nDestExten: 13135550123\r\n'
+        'ConnectedLineName: <unknown>\r\nAppData: call from "Pete" <+13135550113>\r\n'
+        "DestExten: 13135550123\r\n"
         "Exten: 600\r\nMemberName: Alice Advisor\r\nLinkedid: 1795499383.32\r\n\r\n"
     )
     out = mask_message_text(raw)
