@@ -64,7 +64,9 @@ class SqlCallRepository:
         stmt = insert_ignoring_duplicates(self._session, call, ("site", "call_id")).returning(
             call.c.id, call.c.site, call.c.call_id
         )
-        rows = [_call_row(c.record) for c in unique.values()]
+        # Inserting in one global key order means concurrent writers take the unique-index locks in the
+        # same order, so PostgreSQL cannot deadlock them against each other.
+        rows = [_call_row(unique[key].record) for key in sorted(unique)]
         # Only rows actually inserted come back, so duplicates get no children.
         new = {(site, call_id): pk for pk, site, call_id in self._session.execute(stmt, rows)}
         if not new:
