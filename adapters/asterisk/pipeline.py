@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.asterisk.framing import AmiMessage
-from adapters.asterisk.translate import TRANSLATORS, event_time, snapshot
+from adapters.asterisk.translate import TRANSLATORS, event_time, queue_entries, snapshot
 from monitor.domain.calls import Evidence
 from monitor.domain.events import CallSnapshot
 from monitor.domain.privacy import mask_message_text
@@ -49,11 +49,19 @@ class AmiCallPipeline:
         # Evidence is stored with numbers masked: the store holds numbers only as keyed hashes.
         self.service.ingest(events, Evidence(t, name, mask_message_text(message.raw)))
 
-    def resync(self, items: list[AmiMessage], at: float, gap_start: float | None) -> int:
-        """Feed a ``CoreShowChannels`` listing taken at ``at``; returns the number of live channels."""
+    def resync(
+        self,
+        items: list[AmiMessage],
+        at: float,
+        gap_start: float | None,
+        queue_items: list[AmiMessage] | None = None,
+    ) -> int:
+        """Feed a ``CoreShowChannels`` listing (and optionally ``QueueStatus``) taken at ``at``;
+        returns the number of live channels."""
+        queued = queue_entries([q.headers for q in queue_items or []])
         snaps: list[CallSnapshot] = []
         for item in items:
-            snap = snapshot(item.headers, at)
+            snap = snapshot(item.headers, at, queued)
             if snap is not None:
                 snaps.append(snap)
         self.service.resync(snaps, at, gap_start)

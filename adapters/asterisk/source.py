@@ -105,6 +105,13 @@ class AmiSource:
             # the stale timer closes any that never speak again.
             log.warning("AMI resync for site %s failed: %s", self.site, exc)
             return
-        live = self.pipeline.resync(channels, self._clock(), gap_start)
+        try:
+            queued = await client.list_action(
+                "QueueStatus", complete_event="QueueStatusComplete", timeout=self._action_timeout
+            )
+        except AmiError as exc:  # queue waits then start at the channel's age: an upper bound
+            log.info("AMI QueueStatus for site %s failed: %s", self.site, exc)
+            queued = []
+        live = self.pipeline.resync(channels, self._clock(), gap_start, queued)
         self.resyncs += 1
         log.info("AMI connected for site %s: %d live channel(s) resynced", self.site, live)

@@ -206,8 +206,11 @@ def _duration_s(text: str) -> float:
         return 0.0
 
 
-def snapshot(headers: Headers, at: float) -> ev.CallSnapshot | None:
-    """A ``CoreShowChannel`` list item (resync after connect) as a domain snapshot."""
+def snapshot(
+    headers: Headers, at: float, queued: Mapping[str, tuple[str, float]] | None = None
+) -> ev.CallSnapshot | None:
+    """A ``CoreShowChannel`` list item (resync after connect) as a domain snapshot; ``queued`` maps
+    a Uniqueid to (queue, seconds waited) from ``QueueStatus`` ``QueueEntry`` items."""
     if headers.get("Event") != "CoreShowChannel":
         return None
     call_id, channel_id = _ids(headers)
@@ -215,6 +218,7 @@ def snapshot(headers: Headers, at: float) -> ev.CallSnapshot | None:
         return None
     endpoint, _ = endpoint_of(headers.get("Channel", ""))
     started = at - _duration_s(headers.get("Duration", "0"))
+    queue, waited = (queued or {}).get(channel_id, ("", -1.0))
     return ev.CallSnapshot(
         at,
         call_id,
@@ -227,4 +231,19 @@ def snapshot(headers: Headers, at: float) -> ev.CallSnapshot | None:
         started,
         headers.get("Application", ""),
         headers.get("BridgeId", ""),
+        queue,
+        at - waited if waited >= 0 else None,
     )
+
+
+def queue_entries(items: list[Headers]) -> dict[str, tuple[str, float]]:
+    """``QueueEntry`` items of a ``QueueStatus`` listing: Uniqueid -> (queue, seconds waited)."""
+    out: dict[str, tuple[str, float]] = {}
+    for h in items:
+        if h.get("Event") == "QueueEntry" and h.get("Uniqueid"):
+            try:
+                waited = float(h.get("Wait", ""))
+            except ValueError:
+                continue
+            out[h["Uniqueid"]] = (h.get("Queue", ""), waited)
+    return out

@@ -134,6 +134,8 @@ class CallSnapshot(CallEvent):
     started_at: float
     application: str = ""
     bridged_to: str = ""
+    queue: str = ""  # from QueueStatus: the queue this caller is waiting in, and since when
+    queue_joined_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

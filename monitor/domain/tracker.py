@@ -393,8 +393,11 @@ class CallTracker:
         channel.state = e.state
         if e.application.lower() == "voicemail" and channel is call.caller and call.voicemail_at is None:
             call.voicemail_at = e.t
-        if e.application.lower() == "queue" and channel is call.caller and call.queue_joined_at is None:
-            call.queue_joined_at = e.started_at
+        if channel is call.caller and call.queue_joined_at is None:
+            if e.queue_joined_at is not None:
+                call.queue, call.queue_joined_at = e.queue or call.queue, e.queue_joined_at
+            elif e.application.lower() == "queue":
+                call.queue_joined_at = e.started_at  # no QueueStatus entry: the channel's age is the bound
 
 
 _HANDLERS: dict[type, Callable[[CallTracker, CallTimeline, ev.CallEvent], None]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from monitor.runtime import Daemon
 from monitor.store.engine import make_engine
 from monitor.store.repository import SqlCallRepository, SqlGapRepository
 from tests.e2e.test_daemon_captures import daemon_settings, wait_until
-from tests.paths import CAPTURES
+from tests.ground_truth import expected_calls
+from tests.paths import CAPTURES, scenarios
 
 
 def stored(tmp_path: Path) -> tuple[list[dict[str, Any]], list[MonitoringGap]]:
@@ -113,3 +115,39 @@ async def test_stalled_connection_is_detected_and_reconnected(
         await sim.close()
     _, gaps = stored(tmp_path)
     assert len(gaps) == 1
+
+
+async def test_call_in_progress_at_connect_is_adopted_from_coreshowchannels_and_queuestatus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """slamon starts while a caller is already queued: the call is tracked from the resync, flagged
+    approximate, with its queue wait taken from QueueStatus."""
+    items = load_jsonl(CAPTURES / "b_queue_ring12_answer.jsonl")
+    # The simulator starts its clock at the first event it plays: make that "now", so the simulated
+    # PBX clock is the wall clock, as with a real PBX on NTP.
+    first = next(t for t, raw in items if raw.startswith("Event:") and not raw.startswith("Event: FullyBooted"))
+    shift = time.time() - first
+    sim = AmiSimulator(items, secret="sim-secret", speed=1.0, time_shift=shift)
+    port = await sim.start()
+    await asyncio.sleep(6.0)  # the caller joined the queue ~1.6 s in; advisor 201 is ringing
+    assert sim.state.channels, "the simulated PBX has the call live"
+    daemon = Daemon(daemon_settings(tmp_path, port, monkeypatch))
+    task = asyncio.create_task(daemon.run())
+    try:
+        await daemon.started.wait()
+        tracker = daemon.sites[0].service.tracker
+        await wait_until(lambda: len(tracker.live_calls) == 1, 10, "call adopted")
+        await wait_until(lambda: sim.finished.is_set(), 40, "capture played")
+        await wait_until(lambda: not tracker.live_calls, 20, "call closed")
+    finally:
+        daemon.stop.set()
+        await asyncio.wait_for(task, 30)
+        await sim.close()
+    calls, gaps = stored(tmp_path)
+    [call] = [c for c in calls if c["direction"] == "inbound"]
+    [truth] = expected_calls(next(s for s in scenarios() if s["name"] == "b_queue_ring12_answer"))
+    assert call["outcome"] == "answered" and call["answered_by"] == "201" and call["approximate"] is True
+    assert call["arrived_at"] == pytest.approx(truth.arrived_at + shift, abs=1.5)
+    assert call["queue"] == "service"
+    assert call["queue_wait_s"] == pytest.approx(truth.queue_wait_s, abs=1.5)
+    assert gaps == []  # the first connection is not a gap: nothing was being monitored before
