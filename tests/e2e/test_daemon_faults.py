@@ -125,7 +125,7 @@ async def test_call_in_progress_at_connect_is_adopted_from_coreshowchannels_and_
     items = load_jsonl(CAPTURES / "b_queue_ring12_answer.jsonl")
     # The simulator starts its clock at the first event it plays: make that "now", so the simulated
     # PBX clock is the wall clock, as with a real PBX on NTP.
-    first = next(t for t, raw in items if raw.startswith("Event:") and not raw.startswith("Event: FullyBooted"))
+    first = next(t for t, raw in items if raw.startswith("Event:") and "FullyBooted" not in raw[:20])
     shift = time.time() - first
     sim = AmiSimulator(items, secret="sim-secret", speed=1.0, time_shift=shift)
     port = await sim.start()
