@@ -31,7 +31,7 @@ def client(tmp_path: Path) -> tuple[TestClient, dict[str, str]]:
         replay_file(path, AmiCallPipeline(service))
     write_batch(engine, done)
     tokens_file = tmp_path / "tokens"
-    tokens = {role: create_token(tokens_file, role) for role in ROLES}
+    tokens: dict[str, str] = {role: create_token(tokens_file, role) for role in ROLES}
     ctx = AppContext(engine=engine, tokens=load_tokens(tokens_file), metrics_registry=CollectorRegistry())
     return TestClient(create_app(ctx)), tokens
 
