@@ -161,7 +161,7 @@ class Pipeline:
         return parser.messages + parser.skipped
 
 
-def bench_pipeline(stream: bytes, more: bytes) -> tuple[float, int, float, int]:
+def bench_pipeline(stream: bytes, more: bytes) -> tuple[float, int, float, int, float, float]:
     """Rate on ``stream``; then memory growth while ``more`` (the continuation of the same traffic,
     new call ids) goes through the warmed-up pipeline: steady-state growth, i.e. what leaks."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,11 +171,12 @@ def bench_pipeline(stream: bytes, more: bytes) -> tuple[float, int, float, int]:
         elapsed = time.perf_counter() - start
         rss_before = rss_mb()
         seen_more = pipe.feed(more, 0.0)
-        growth = rss_mb() - rss_before
+        rss_after = rss_mb()
+        growth = rss_after - rss_before
         calls = pipe.stored
         live = len(pipe.service.tracker.live_calls)
         pipe.engine.dispose()
-    return seen / elapsed, calls, growth * 1_000_000 / seen_more, live
+    return seen / elapsed, calls, growth * 1_000_000 / seen_more, live, rss_before, rss_after
 
 
 def bench_client(stream: bytes, messages: int) -> float:
@@ -277,10 +278,12 @@ def main() -> None:
     parser, _ = bench_parser(stream)
     print(f"parser_events_per_s={parser:.0f}")
     print(f"parser_share_of_raw_read={parser / raw:.3f}")
-    pipeline, calls, growth, live = bench_pipeline(stream, more)
+    pipeline, calls, growth, live, rss_before, rss_after = bench_pipeline(stream, more)
     print(f"pipeline_events_per_s={pipeline:.0f}")
     print(f"pipeline_calls_stored={calls}")
     print(f"pipeline_live_calls_at_end={live}")
+    print(f"rss_mb_after_first_pass={rss_before:.1f}")
+    print(f"rss_mb_after_second_pass={rss_after:.1f}")
     print(f"rss_growth_mb_per_million_events={growth:.1f}")
     client = bench_client(stream, messages)
     print(f"client_tcp_events_per_s={client:.0f}")
