@@ -49,8 +49,8 @@ class ConversationIndex:
         if msg.thread_index:
             other = self._by_thread_index.setdefault(msg.thread_index, key)
             self._union(key, other)
-        if msg.customer_address and msg.normalized_subject:
-            bucket = self._by_subject.setdefault((msg.normalized_subject, msg.customer_address), [])
+        if msg.customer_key and msg.subject_hash:
+            bucket = self._by_subject.setdefault((msg.subject_hash, msg.customer_key), [])
             for other in bucket:
                 if abs(self._messages[other].received_at - msg.received_at) <= self.subject_window_s:
                     self._union(key, other)

@@ -22,7 +22,7 @@ Rules, in one place:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -41,14 +41,17 @@ AT_RISK_SHARE = 0.25
 
 @dataclass(frozen=True, slots=True)
 class KindRule:
-    """Per-sender override of the mailbox's inquiry kind: ``pattern`` is an address or ``@domain``."""
+    """Per-sender override of the mailbox's inquiry kind: ``domain`` (``fleet.example``) or the HMAC
+    ``key`` of one address (rules are keyed at configuration time like everything else)."""
 
-    pattern: str
     kind: InquiryKind
+    domain: str = ""
+    key: str = ""
 
-    def matches(self, address: str) -> bool:
-        p = self.pattern.lower()
-        return address == p or (p.startswith("@") and address.endswith(p))
+    def matches(self, msg: MailSeen) -> bool:
+        if self.key:
+            return self.key in (msg.customer_key, msg.from_key)
+        return bool(self.domain) and msg.from_domain == self.domain.lower().lstrip("@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +63,9 @@ class MailboxRules:
     policy: SlaPolicy
     kind_rules: tuple[KindRule, ...] = ()
 
-    def kind_for(self, address: str) -> InquiryKind:
+    def kind_for(self, msg: MailSeen) -> InquiryKind:
         for rule in self.kind_rules:
-            if rule.matches(address):
+            if rule.matches(msg):
                 return rule.kind
         return self.kind
 
@@ -120,18 +123,8 @@ class InquiryView:
 class InquiryBook:
     """All conversations of one mailbox and the inquiries they hold."""
 
-    def __init__(
-        self,
-        rules: MailboxRules,
-        *,
-        key_address: Callable[[str], str],
-        key_number: Callable[[str], str],
-        mask_address: Callable[[str], str],
-    ) -> None:
+    def __init__(self, rules: MailboxRules) -> None:
         self.rules = rules
-        self._key_address = key_address
-        self._key_number = key_number
-        self._mask_address = mask_address
         self.index = ConversationIndex()
         self._calls_by_key: dict[str, list[float]] = {}  # customer number key -> answered outbound calls
 
@@ -171,8 +164,7 @@ class InquiryBook:
         if opener is None:
             return None
         rules = self.rules
-        customer = opener.customer_address or opener.from_address
-        kind = rules.kind_for(customer)
+        kind = rules.kind_for(opener)
         allowance = rules.allowance_s(kind)
         received = opener.received_at
         evidence = [self._evidence("opened", opener)]
@@ -198,8 +190,8 @@ class InquiryBook:
                     evidence.append(self._evidence("reply", msg, candidate))
             elif msg.direction == "inbound":
                 evidence.append(self._evidence("follow_up", msg))
-        if opener.requested_contact == "phone" and opener.customer_phone:
-            calls = self._calls_by_key.get(self._key_number(opener.customer_phone), [])
+        if opener.requested_contact == "phone" and opener.customer_phone_key:
+            calls = self._calls_by_key.get(opener.customer_phone_key, [])
             call_at = min((t for t in calls if received <= t <= at), default=None)
             if call_at is not None and (reply_at is None or call_at < reply_at):
                 reply_at, reply_via = call_at, "phone"
@@ -232,8 +224,8 @@ class InquiryBook:
             mailbox=rules.mailbox,
             kind=kind,
             conversation_id=conversation.conversation_id,
-            customer_key=self._key_address(customer),
-            customer_masked=self._mask_address(customer),
+            customer_key=opener.customer_key or opener.from_key,
+            customer_masked=opener.customer_masked or "",
             received_at=received,
             first_human_reply_at=reply_at,
             reply_via=reply_via,

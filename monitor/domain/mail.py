@@ -2,7 +2,12 @@
 
 PBX- and IMAP-neutral: ``adapters/imap`` parses MIME, classifies automatic mail and decides the
 direction; the domain threads conversations, opens inquiries and measures business time.
-Addresses here are in memory only; the store keeps them keyed (HMAC) and masked.
+
+Pseudonymous by construction: the adapter turns every address and phone number into an HMAC key
+(``monitor.domain.privacy.key_value`` of the lower-cased address / ``key_number``) and a masked form
+before building a ``MailSeen``, so the domain and the store never hold a customer's address, and a
+stored message rebuilds exactly the same ``MailSeen`` after a restart. Subjects are kept only
+normalised and hashed (threading needs equality, not text).
 """
 
 from __future__ import annotations
@@ -41,12 +46,16 @@ class MailSeen:
     in_reply_to: tuple[str, ...]
     references: tuple[str, ...]
     thread_index: str | None  # Outlook Thread-Index conversation root (base64 of its first 22 bytes)
-    subject: str  # decoded
-    normalized_subject: str  # prefixes (Re:, AW:, RES:, ...) and whitespace removed, casefolded
-    from_address: str  # lower-cased addr-spec
-    to_addresses: tuple[str, ...]
-    customer_address: str | None  # inbound: the customer (Reply-To or ADF for leads); outbound: the recipient
-    customer_phone: str | None  # from a lead form / ADF, when given
+    # sha256 hex of the normalised subject (Re:/AW:/RES: prefixes and spaces removed, casefolded); "" if empty
+    subject_hash: str
+    from_key: str  # HMAC key of the lower-cased From addr-spec
+    from_domain: str  # lower-cased domain of From (per-sender kind rules, dealer detection)
+    customer_key: (
+        str | None
+    )  # inbound: the customer (Reply-To or ADF for leads, else From); outbound: the first non-dealer recipient
+    customer_masked: str | None  # e.g. "j***@example.com"
+    customer_phone_key: str | None  # HMAC key (key_number) of a phone number given in a lead form / ADF
+    customer_phone_masked: str | None
     date: float | None  # the Date header (epoch), None when missing or unparsable
     received_at: float  # the server's INTERNALDATE (epoch)
     direction: MailDirection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from monitor.domain.calls import CallRecord
 from monitor.domain.inquiries import InquiryBook, KindRule, MailboxRules
 from monitor.domain.mail import Classification, ContactMethod, MailDirection, MailSeen
 from monitor.domain.policy import SlaPolicy
-from monitor.domain.privacy import key_number, mask_address
+from monitor.domain.privacy import key_number, key_value, mask_address
 
 TZ = ZoneInfo("America/Detroit")
 HOURS = {d: ["07:30-18:00"] for d in WEEKDAYS[:5]} | {"sat": ["08:00-12:00"]}
@@ -29,13 +30,7 @@ def t(text: str) -> float:
 
 def book(kind: str = "internet_inquiry", rules: tuple[KindRule, ...] = ()) -> InquiryBook:
     cal = BusinessCalendar.build(timezone="America/Detroit", hours=HOURS, country="US", subdivision="MI")
-    mailbox = MailboxRules("detroit", "service", kind, cal, SlaPolicy(version="p1"), rules)  # type: ignore[arg-type]
-    return InquiryBook(
-        mailbox,
-        key_address=lambda a: "a:" + a,
-        key_number=lambda n: key_number(KEY, n),
-        mask_address=mask_address,
-    )
+    return InquiryBook(MailboxRules("detroit", "service", kind, cal, SlaPolicy(version="p1"), rules))  # type: ignore[arg-type]
 
 
 def msg(
@@ -62,12 +57,13 @@ def msg(
         in_reply_to=(reply_to,) if reply_to else (),
         references=(),
         thread_index=None,
-        subject=subject,
-        normalized_subject=subject.lower(),
-        from_address=customer if direction == "inbound" else "advisor@dealer.example",
-        to_addresses=(),
-        customer_address=customer,
-        customer_phone=phone,
+        subject_hash=hashlib.sha256(subject.lower().encode()).hexdigest(),
+        from_key=key_value(KEY, customer if direction == "inbound" else "advisor@dealer.example"),
+        from_domain=(customer if direction == "inbound" else "advisor@dealer.example").split("@")[1],
+        customer_key=key_value(KEY, customer),
+        customer_masked=mask_address(customer),
+        customer_phone_key=key_number(KEY, phone) if phone else None,
+        customer_phone_masked=None,
         date=date,
         received_at=at,
         direction=direction,
@@ -207,6 +203,6 @@ def test_kind_by_mailbox_and_allowance(kind: str, allowance: float) -> None:
 
 
 def test_per_sender_rule_overrides_mailbox_kind() -> None:
-    b = book("internet_inquiry", (KindRule("@fleet.example", "written"),))
+    b = book("internet_inquiry", (KindRule("written", domain="fleet.example"),))
     b.add(msg("<q1>", t("2026-11-24T10:00:00"), customer="buyer@fleet.example"))
     assert b.inquiries(t("2026-11-24T10:00:01"))[0].kind == "written"
