@@ -50,9 +50,8 @@ class MailSeen:
     subject_hash: str
     from_key: str  # HMAC key of the lower-cased From addr-spec
     from_domain: str  # lower-cased domain of From (per-sender kind rules, dealer detection)
-    customer_key: (
-        str | None
     # inbound: the customer (Reply-To or ADF for leads, else From); outbound: the first non-dealer To
+    customer_key: str | None
     customer_masked: str | None  # e.g. "j***@example.com"
     customer_phone_key: str | None  # HMAC key (key_number) of a phone number given in a lead form / ADF
     customer_phone_masked: str | None
