@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from monitor.config import Settings, SiteSettings
+from monitor.config import MailboxSettings, Settings, SiteSettings
 from monitor.domain.cadence import ring_cycle_seconds
-from monitor.domain.privacy import key_number
+from monitor.domain.inquiries import InquiryBook, KindRule, MailboxRules
+from monitor.domain.privacy import key_number, key_value
 from monitor.domain.topology import PbxTopology
 from monitor.domain.tracker import CallTracker, SiteRules
 from monitor.service.calls import CallService, CallSink
@@ -50,3 +51,26 @@ def call_service(
         stale_after_s=settings.monitor.stale_call_after_s,
     )
     return CallService(tracker, sinks, keep_evidence=keep_evidence)
+
+
+def mailbox_rules(settings: Settings, mailbox: MailboxSettings, hmac_key: bytes) -> MailboxRules:
+    site = settings.site_by_id(mailbox.site)
+    rules = []
+    for rule in mailbox.kind_rules:
+        sender = rule.sender.strip().lower()
+        if sender.startswith("@"):
+            rules.append(KindRule(rule.kind, domain=sender[1:]))
+        else:
+            rules.append(KindRule(rule.kind, key=key_value(hmac_key, sender)))
+    return MailboxRules(
+        site=site.id,
+        mailbox=mailbox.label,
+        kind=mailbox.kind,
+        calendar=site.calendar(),
+        policy=settings.policy_for(site.id),
+        kind_rules=tuple(rules),
+    )
+
+
+def inquiry_books(settings: Settings, hmac_key: bytes) -> list[InquiryBook]:
+    return [InquiryBook(mailbox_rules(settings, m, hmac_key)) for m in settings.mailbox]

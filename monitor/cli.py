@@ -20,8 +20,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens")
+report_app = typer.Typer(no_args_is_help=True, help="Reports from the store")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(report_app, name="report")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="slamon.toml", exists=False)]
 
@@ -100,6 +102,58 @@ def replay(
                 f"stored {result.calls_written} new calls ({result.duplicates} already stored)", err=True
             )
         completed.clear()
+
+
+@report_app.command("inquiries")
+def report_inquiries(
+    config: Annotated[Path, typer.Option("--config", "-c", help="slamon.toml")],
+    at: Annotated[str | None, typer.Option("--at", help="ISO 8601 instant (default: now)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl | table")] = "table",
+    site: Annotated[str | None, typer.Option(help="only this site")] = None,
+) -> None:
+    """Inquiry items (CONTRACTS section 5) evaluated at ``--at``, rebuilt from the stored messages."""
+    import time
+    from datetime import datetime
+
+    from monitor.service.reports import inquiries_at
+    from monitor.store.engine import make_engine, upgrade
+    from monitor.views import inquiry_item
+
+    if fmt not in ("jsonl", "table"):
+        _fail("--format must be jsonl or table")
+    settings = _settings(config)
+    when = time.time()
+    if at is not None:
+        try:
+            parsed = datetime.fromisoformat(at)
+        except ValueError:
+            _fail(f"--at {at!r} is not an ISO 8601 instant")
+        if parsed.tzinfo is None:
+            _fail(f"--at {at!r} has no UTC offset; write e.g. {at}+00:00")
+        when = parsed.timestamp()
+    try:
+        key = settings.hmac_key()
+    except ConfigError as exc:
+        _fail(str(exc))
+    engine = make_engine(settings.monitor.database_url)
+    upgrade(engine)
+    try:
+        reported = inquiries_at(settings, engine, key, when, site=site)
+    finally:
+        engine.dispose()
+    if fmt == "jsonl":
+        for item in reported:
+            typer.echo(json.dumps(inquiry_item(item.view, item.zone)))
+        return
+    typer.echo(
+        f"{'received':25} {'mailbox':10} {'kind':16} {'customer':22} {'status':8} {'risk':5} {'biz s':>8}  reply"
+    )
+    for item in reported:
+        v, row = item.view, inquiry_item(item.view, item.zone)
+        typer.echo(
+            f"{row['received_at']:25} {v.mailbox[:10]:10} {v.kind:16} {v.customer_masked[:22]:22} {v.status:8} "
+            f"{'yes' if v.at_risk else 'no':5} {v.business_seconds_elapsed:>8.0f}  {row['first_human_reply_at'] or '-'}"
+        )
 
 
 @db_app.command("upgrade")

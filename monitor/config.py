@@ -138,6 +138,13 @@ class PbxSettings(_Strict):
         return PbxTopology(frozenset(self.service_numbers), frozenset(self.trunks), frozenset(self.devices))
 
 
+class KindRuleSettings(_Strict):
+    """Mail from ``sender`` (an address, or ``@domain``) opens inquiries of ``kind``."""
+
+    sender: str
+    kind: Literal["internet_inquiry", "written"]
+
+
 class MailboxSettings(_Strict):
     site: str
     host: str
@@ -151,8 +158,19 @@ class MailboxSettings(_Strict):
     dealer_domains: list[str] = Field(default_factory=list)
     dealer_addresses: list[str] = Field(default_factory=list)
     kind: Literal["internet_inquiry", "written"] = "internet_inquiry"
-    name: str | None = None
+    kind_rules: list[KindRuleSettings] = Field(default_factory=list)
+    name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     ca_file: Path | None = None
+    poll_interval_s: float = Field(30.0, gt=0)
+
+    @property
+    def label(self) -> str:
+        """The mailbox's name in metrics and reports: ``name``, else the local part of the account
+        (a role account such as ``service``), never a full address."""
+        if self.name:
+            return self.name
+        local = self.username.partition("@")[0].lower()
+        return re.sub(r"[^a-z0-9_-]", "-", local)[:63] or "mailbox"
 
     def password(self) -> SecretStr:
         return _read_secret(self.password_file, "SLAMON_IMAP_PASSWORD", self.site, "IMAP password")

@@ -138,9 +138,12 @@ class InquiryBook:
     def add_call(self, record: CallRecord) -> None:
         """An outbound call the PBX placed: answered ones can be the reply to a "please call me"."""
         if record.direction == "outbound" and record.answered_at is not None and record.caller_key:
-            times = self._calls_by_key.setdefault(record.caller_key, [])
-            if record.answered_at not in times:
-                times.append(record.answered_at)
+            self.add_call_reply(record.caller_key, record.answered_at)
+
+    def add_call_reply(self, customer_number_key: str, answered_at: float) -> None:
+        times = self._calls_by_key.setdefault(customer_number_key, [])
+        if answered_at not in times:
+            times.append(answered_at)
 
     # --- evaluation -------------------------------------------------------------------------------
     def inquiries(self, at: float) -> list[InquiryView]:

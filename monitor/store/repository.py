@@ -109,6 +109,16 @@ class SqlCallRepository:
         ]
         return json.loads(found.record_json), evidence
 
+    def answered_outbound(self, site: str, since: float | None = None) -> builtins.list[tuple[str, float]]:
+        """(customer number key, answered_at) of answered outbound calls: replies to "please call me"."""
+        call = table("call")
+        stmt = select(call.c.caller_key, call.c.answered_at).where(
+            call.c.site == site, call.c.direction == "outbound", call.c.answered_at.is_not(None)
+        )
+        if since is not None:
+            stmt = stmt.where(call.c.arrived_at >= since)
+        return [(str(k), float(t)) for k, t in self._session.execute(stmt)]
+
     def sites_with(self, call_id: str) -> builtins.list[str]:
         """Sites that stored a call with this id (ids are unique per site, not across sites)."""
         call = table("call")

@@ -176,6 +176,88 @@ class PolicyVersionRow(SQLModel, table=True):
     created_at: float
 
 
+class MailMessageRow(SQLModel, table=True):
+    """One service-mailbox message as slamon understood it: pseudonymous (keys and masks, a subject
+    hash, masked evidence headers; no body), enough to rebuild every conversation after a restart."""
+
+    __tablename__ = "mail_message"
+    __table_args__ = (
+        UniqueConstraint("site", "mailbox", "message_key"),
+        Index(None, "site", "mailbox", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: str
+    mailbox: str
+    message_key: str
+    folder: str
+    uid: int
+    uidvalidity: int
+    message_id: str | None = None
+    in_reply_to_json: str = Field(sa_type=Text)
+    references_json: str = Field(sa_type=Text)
+    thread_index: str | None = None
+    subject_hash: str
+    from_key: str
+    from_domain: str
+    customer_key: str | None = None
+    customer_masked: str | None = None
+    customer_phone_key: str | None = None
+    customer_phone_masked: str | None = None
+    date: float | None = None
+    received_at: float
+    direction: str
+    cls: str
+    kind: str
+    reasons_json: str = Field(sa_type=Text)
+    requested_contact: str | None = None
+    evidence_headers: str = Field(sa_type=Text)
+
+
+class InquiryRow(SQLModel, table=True):
+    """The latest evaluation of one inquiry (CONTRACTS section 5); ``evidence_json`` lists the
+    messages (and calls) its figures came from."""
+
+    __tablename__ = "inquiry"
+    __table_args__ = (UniqueConstraint("site", "inquiry_id"), Index(None, "site", "received_at", "id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    inquiry_id: str
+    site: str
+    mailbox: str
+    kind: str
+    conversation_id: str
+    customer_key: str
+    customer_masked: str
+    received_at: float
+    first_human_reply_at: float | None = None
+    reply_via: str | None = None
+    business_seconds_to_first_human_reply: float | None = None
+    allowance_s: float
+    deadline_at: float
+    status: str
+    at_risk: bool
+    auto_replies: int
+    requested_contact: str | None = None
+    policy_version: str
+    evaluated_at: float
+    evidence_json: str = Field(sa_type=Text)
+
+
+class ImapPositionRow(SQLModel, table=True):
+    """Where reading stopped in each watched folder: resume point after a restart."""
+
+    __tablename__ = "imap_position"
+    __table_args__ = (UniqueConstraint("site", "mailbox", "folder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: str
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    last_uid: int
+
+
 def table(name: str) -> Table:
     """The Core table behind a model, for bulk statements (typed, unlike ``Model.__table__``)."""
     return SQLModel.metadata.tables[name]

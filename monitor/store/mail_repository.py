@@ -1,0 +1,320 @@
+"""Repositories for the service mailbox: messages, inquiries and IMAP read positions.
+
+Like the call repositories they never commit: the service layer owns the transaction.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from monitor.domain.inquiries import InquiryView
+from monitor.domain.mail import Classification, MailSeen
+from monitor.service.ports import CallPage
+from monitor.store.repository import decode_cursor, encode_cursor, insert_ignoring_duplicates
+from monitor.store.tables import table
+
+
+class SqlMailRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add_many(self, messages: Iterable[MailSeen]) -> int:
+        """Store messages not stored yet (per site, mailbox and message key); a second copy of a known
+        message (BCC copy in the inbox, Sent copy) only lowers the stored arrival time. Returns how
+        many were new."""
+        unique: dict[tuple[str, str, str], MailSeen] = {}
+        for msg in messages:
+            key = (msg.site, msg.mailbox, msg.message_key)
+            known = unique.get(key)
+            if known is None or msg.received_at < known.received_at:
+                unique[key] = msg
+        if not unique:
+            return 0
+        mail = table("mail_message")
+        stmt = insert_ignoring_duplicates(self._session, mail, ("site", "mailbox", "message_key")).returning(
+            mail.c.id
+        )
+        rows = [_message_row(unique[k]) for k in sorted(unique)]
+        new = len(self._session.execute(stmt, rows).all())
+        for (site, mailbox, message_key), msg in sorted(unique.items()):
+            self._session.execute(
+                update(mail)
+                .where(
+                    mail.c.site == site,
+                    mail.c.mailbox == mailbox,
+                    mail.c.message_key == message_key,
+                    mail.c.received_at > msg.received_at,
+                )
+                .values(received_at=msg.received_at)
+            )
+        return new
+
+    def load(self, site: str, mailbox: str, since: float | None = None) -> builtins.list[MailSeen]:
+        mail = table("mail_message")
+        stmt = select(mail).where(mail.c.site == site, mail.c.mailbox == mailbox)
+        if since is not None:
+            stmt = stmt.where(mail.c.received_at >= since)
+        return [
+            _message(row._mapping)
+            for row in self._session.execute(stmt.order_by(mail.c.received_at, mail.c.id))
+        ]
+
+    def count(self, site: str | None = None) -> int:
+        mail = table("mail_message")
+        stmt = select(func.count()).select_from(mail)
+        if site is not None:
+            stmt = stmt.where(mail.c.site == site)
+        return int(self._session.execute(stmt).scalar_one())
+
+
+class SqlInquiryRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def save_many(self, views: Iterable[InquiryView]) -> int:
+        """Insert or update each inquiry's latest evaluation, and its SLA evaluation row once the result
+        is final (met, or breached). Returns the number of inquiries written."""
+        inquiry, sla = table("inquiry"), table("sla_evaluation")
+        count = 0
+        for view in sorted(views, key=lambda v: (v.site, v.inquiry_id)):
+            row = _inquiry_row(view)
+            stmt = insert_ignoring_duplicates(self._session, inquiry, ("site", "inquiry_id"))
+            inserted = self._session.execute(stmt.returning(inquiry.c.id), [row]).all()
+            if not inserted:
+                self._session.execute(
+                    update(inquiry)
+                    .where(inquiry.c.site == view.site, inquiry.c.inquiry_id == view.inquiry_id)
+                    .values(**{k: v for k, v in row.items() if k not in ("site", "inquiry_id")})
+                )
+            count += 1
+            if view.status == "open":
+                continue
+            standard = "acknowledge" if view.kind == "written" else "first_reply"
+            values = {
+                "call_pk": None,
+                "site": view.site,
+                "subject_kind": "inquiry",
+                "subject_id": view.inquiry_id,
+                "standard": standard,
+                "result": view.status,
+                "measured": view.business_seconds_to_first_human_reply
+                if view.business_seconds_to_first_human_reply is not None
+                else view.business_seconds_elapsed,
+                "threshold": view.allowance_s,
+                "policy_version": view.policy_version,
+                "evaluated_at": view.first_human_reply_at or view.deadline_at.timestamp(),
+            }
+            key = ("site", "subject_kind", "subject_id", "standard")
+            done = self._session.execute(
+                insert_ignoring_duplicates(self._session, sla, key).returning(sla.c.id), [values]
+            ).all()
+            if not done:
+                # Re-evaluation with more evidence (a Sent copy read later, a phone reply matched
+                # afterwards) may correct the figure: the row follows the latest evaluation.
+                self._session.execute(
+                    update(sla)
+                    .where(*(sla.c[k] == values[k] for k in key))
+                    .values(
+                        result=values["result"],
+                        measured=values["measured"],
+                        evaluated_at=values["evaluated_at"],
+                    )
+                )
+        return count
+
+    def get(self, site: str, inquiry_id: str) -> dict[str, Any] | None:
+        inquiry = table("inquiry")
+        row = self._session.execute(
+            select(inquiry).where(inquiry.c.site == site, inquiry.c.inquiry_id == inquiry_id)
+        ).first()
+        return None if row is None else _inquiry_item(row._mapping)
+
+    def list(
+        self,
+        site: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        *,
+        status: str | None = None,
+        mailbox: str | None = None,
+        newest_first: bool = False,
+    ) -> CallPage:
+        inquiry = table("inquiry")
+        received, pk = inquiry.c.received_at, inquiry.c.id
+        conditions = []
+        if site is not None:
+            conditions.append(inquiry.c.site == site)
+        if mailbox is not None:
+            conditions.append(inquiry.c.mailbox == mailbox)
+        if status is not None:
+            conditions.append(inquiry.c.status == status)
+        if start is not None:
+            conditions.append(received >= start)
+        if end is not None:
+            conditions.append(received < end)
+        if after is not None:
+            at, last = decode_cursor(after, newest_first)
+            if newest_first:
+                conditions.append(or_(received < at, and_(received == at, pk < last)))
+            else:
+                conditions.append(or_(received > at, and_(received == at, pk > last)))
+        order = (received.desc(), pk.desc()) if newest_first else (received.asc(), pk.asc())
+        rows = self._session.execute(
+            select(inquiry).where(*conditions).order_by(*order).limit(limit + 1)
+        ).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [_inquiry_item(r._mapping) for r in rows]
+        cursor = encode_cursor(rows[-1].received_at, rows[-1].id, newest_first) if more else None
+        return CallPage(items=items, next_cursor=cursor)
+
+
+class SqlImapPositionStore:
+    """``adapters.imap.state.ImapStateStore`` on the database; each save is its own short transaction
+    because it must be durable before the next batch is read (the store's usual batching would
+    widen the window in which a crash re-reads messages)."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def load(self, site: str, mailbox: str, folder: str) -> tuple[int, int] | None:
+        pos = table("imap_position")
+        with Session(self._engine) as session:
+            row = session.execute(
+                select(pos.c.uidvalidity, pos.c.last_uid).where(
+                    pos.c.site == site, pos.c.mailbox == mailbox, pos.c.folder == folder
+                )
+            ).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def save(self, site: str, mailbox: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        pos = table("imap_position")
+        with Session(self._engine) as session, session.begin():
+            stmt = insert_ignoring_duplicates(session, pos, ("site", "mailbox", "folder"))
+            values = {
+                "site": site,
+                "mailbox": mailbox,
+                "folder": folder,
+                "uidvalidity": uidvalidity,
+                "last_uid": last_uid,
+            }
+            if not session.execute(stmt.returning(pos.c.id), [values]).all():
+                session.execute(
+                    update(pos)
+                    .where(pos.c.site == site, pos.c.mailbox == mailbox, pos.c.folder == folder)
+                    .values(uidvalidity=uidvalidity, last_uid=last_uid)
+                )
+
+
+def _message_row(m: MailSeen) -> dict[str, Any]:
+    return {
+        "site": m.site,
+        "mailbox": m.mailbox,
+        "message_key": m.message_key,
+        "folder": m.folder,
+        "uid": m.uid,
+        "uidvalidity": m.uidvalidity,
+        "message_id": m.message_id,
+        "in_reply_to_json": json.dumps(list(m.in_reply_to)),
+        "references_json": json.dumps(list(m.references)),
+        "thread_index": m.thread_index,
+        "subject_hash": m.subject_hash,
+        "from_key": m.from_key,
+        "from_domain": m.from_domain,
+        "customer_key": m.customer_key,
+        "customer_masked": m.customer_masked,
+        "customer_phone_key": m.customer_phone_key,
+        "customer_phone_masked": m.customer_phone_masked,
+        "date": m.date,
+        "received_at": m.received_at,
+        "direction": m.direction,
+        "cls": m.classification.cls,
+        "kind": m.classification.kind,
+        "reasons_json": json.dumps(list(m.classification.reasons)),
+        "requested_contact": m.requested_contact,
+        "evidence_headers": m.evidence_headers,
+    }
+
+
+def _message(r: Any) -> MailSeen:
+    return MailSeen(
+        site=r["site"],
+        mailbox=r["mailbox"],
+        folder=r["folder"],
+        uid=r["uid"],
+        uidvalidity=r["uidvalidity"],
+        message_key=r["message_key"],
+        message_id=r["message_id"],
+        in_reply_to=tuple(json.loads(r["in_reply_to_json"])),
+        references=tuple(json.loads(r["references_json"])),
+        thread_index=r["thread_index"],
+        subject_hash=r["subject_hash"],
+        from_key=r["from_key"],
+        from_domain=r["from_domain"],
+        customer_key=r["customer_key"],
+        customer_masked=r["customer_masked"],
+        customer_phone_key=r["customer_phone_key"],
+        customer_phone_masked=r["customer_phone_masked"],
+        date=r["date"],
+        received_at=r["received_at"],
+        direction=r["direction"],
+        classification=Classification(r["cls"], r["kind"], tuple(json.loads(r["reasons_json"]))),
+        requested_contact=r["requested_contact"],
+        evidence_headers=r["evidence_headers"],
+    )
+
+
+def _inquiry_row(v: InquiryView) -> dict[str, Any]:
+    return {
+        "inquiry_id": v.inquiry_id,
+        "site": v.site,
+        "mailbox": v.mailbox,
+        "kind": v.kind,
+        "conversation_id": v.conversation_id,
+        "customer_key": v.customer_key,
+        "customer_masked": v.customer_masked,
+        "received_at": v.received_at,
+        "first_human_reply_at": v.first_human_reply_at,
+        "reply_via": v.reply_via,
+        "business_seconds_to_first_human_reply": v.business_seconds_to_first_human_reply,
+        "allowance_s": v.allowance_s,
+        "deadline_at": v.deadline_at.timestamp(),
+        "status": v.status,
+        "at_risk": v.at_risk,
+        "auto_replies": v.auto_replies,
+        "requested_contact": v.requested_contact,
+        "policy_version": v.policy_version,
+        "evaluated_at": v.evaluated_at,
+        "evidence_json": json.dumps([asdict(e) for e in v.evidence]),
+    }
+
+
+def _inquiry_item(r: Any) -> dict[str, Any]:
+    return {
+        "inquiry_id": r["inquiry_id"],
+        "site": r["site"],
+        "mailbox": r["mailbox"],
+        "kind": r["kind"],
+        "customer": r["customer_masked"],
+        "received_at": r["received_at"],
+        "first_human_reply_at": r["first_human_reply_at"],
+        "reply_via": r["reply_via"],
+        "business_seconds_to_first_human_reply": r["business_seconds_to_first_human_reply"],
+        "deadline_at": r["deadline_at"],
+        "status": r["status"],
+        "at_risk": bool(r["at_risk"]),
+        "auto_replies": r["auto_replies"],
+        "requested_contact": r["requested_contact"],
+        "policy_version": r["policy_version"],
+        "evaluated_at": r["evaluated_at"],
+        "evidence": json.loads(r["evidence_json"]),
+    }
