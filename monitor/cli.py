@@ -145,15 +145,22 @@ def report_inquiries(
         for item in reported:
             typer.echo(json.dumps(inquiry_item(item.view, item.zone)))
         return
-    typer.echo(
-        f"{'received':25} {'mailbox':10} {'kind':16} {'customer':22} {'status':8} {'risk':5} {'biz s':>8}  reply"
-    )
+    header = ("received", "mailbox", "kind", "customer", "status", "risk", "biz s", "reply")
+    widths = (25, 10, 16, 22, 8, 5, 8, 25)
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     for item in reported:
         v, row = item.view, inquiry_item(item.view, item.zone)
-        typer.echo(
-            f"{row['received_at']:25} {v.mailbox[:10]:10} {v.kind:16} {v.customer_masked[:22]:22} {v.status:8} "
-            f"{'yes' if v.at_risk else 'no':5} {v.business_seconds_elapsed:>8.0f}  {row['first_human_reply_at'] or '-'}"
+        cells = (
+            row["received_at"],
+            v.mailbox,
+            v.kind,
+            v.customer_masked,
+            v.status,
+            "yes" if v.at_risk else "no",
+            f"{v.business_seconds_elapsed:.0f}",
+            row["first_human_reply_at"] or "-",
         )
+        typer.echo("  ".join(str(c)[:w].ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
 
 
 @db_app.command("upgrade")
