@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -12,16 +11,13 @@ import pytest
 from monitor.domain.calendar import WEEKDAYS, BusinessCalendar
 from monitor.domain.calls import CallRecord
 from monitor.domain.inquiries import InquiryBook, KindRule, MailboxRules
-from monitor.domain.mail import Classification, ContactMethod, MailDirection, MailSeen
 from monitor.domain.policy import SlaPolicy
-from monitor.domain.privacy import key_number, key_value, mask_address
+from monitor.domain.privacy import key_number
+from tests.builders import KEY, LEAD, OOO
+from tests.builders import mail as msg
 
 TZ = ZoneInfo("America/Detroit")
 HOURS = {d: ["07:30-18:00"] for d in WEEKDAYS[:5]} | {"sat": ["08:00-12:00"]}
-HUMAN = Classification("human", "human", ("no automatic markers",))
-LEAD = Classification("human", "lead", ("ADF/XML lead",))
-OOO = Classification("auto", "ooo", ("Auto-Submitted: auto-replied",))
-KEY = b"inquiry-test-key-0123456789"
 
 
 def t(text: str) -> float:
@@ -31,46 +27,6 @@ def t(text: str) -> float:
 def book(kind: str = "internet_inquiry", rules: tuple[KindRule, ...] = ()) -> InquiryBook:
     cal = BusinessCalendar.build(timezone="America/Detroit", hours=HOURS, country="US", subdivision="MI")
     return InquiryBook(MailboxRules("detroit", "service", kind, cal, SlaPolicy(version="p1"), rules))  # type: ignore[arg-type]
-
-
-def msg(
-    key: str,
-    at: float,
-    *,
-    direction: MailDirection = "inbound",
-    cls: Classification = HUMAN,
-    reply_to: str | None = None,
-    subject: str = "Brake noise",
-    customer: str = "jane@example.com",
-    date: float | None = None,
-    contact: ContactMethod | None = None,
-    phone: str | None = None,
-) -> MailSeen:
-    return MailSeen(
-        site="detroit",
-        mailbox="service",
-        folder="INBOX" if direction == "inbound" else "Sent",
-        uid=1,
-        uidvalidity=1,
-        message_key=key,
-        message_id=key,
-        in_reply_to=(reply_to,) if reply_to else (),
-        references=(),
-        thread_index=None,
-        subject_hash=hashlib.sha256(subject.lower().encode()).hexdigest(),
-        from_key=key_value(KEY, customer if direction == "inbound" else "advisor@dealer.example"),
-        from_domain=(customer if direction == "inbound" else "advisor@dealer.example").split("@")[1],
-        customer_key=key_value(KEY, customer),
-        customer_masked=mask_address(customer),
-        customer_phone_key=key_number(KEY, phone) if phone else None,
-        customer_phone_masked=None,
-        date=date,
-        received_at=at,
-        direction=direction,
-        classification=cls,
-        requested_contact=contact,
-        evidence_headers="",
-    )
 
 
 def test_reply_within_one_business_hour_is_met_and_auto_replies_are_ignored() -> None:
