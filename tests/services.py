@@ -7,13 +7,17 @@ go green by silently skipping what it was meant to exercise.
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -96,4 +100,180 @@ def throwaway_postgres() -> Iterator[str]:
     finally:
         if started:
             _run([*as_owner, pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], cwd="/", check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+DOVECOT_CONF = """\
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+log_path = {tmp}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+disable_plaintext_auth = no
+mail_uid = vmail
+mail_gid = vmail
+first_valid_uid = 1
+mail_location = maildir:{tmp}/mail/%u
+{ssl}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {tmp}/users
+}}
+userdb {{
+  driver = static
+  args = home={tmp}/mail/%u
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Sent {{
+    special_use = \\Sent
+    auto = subscribe
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = {imaps_port}
+{imaps_ssl}  }}
+}}
+"""
+
+
+@dataclass
+class Dovecot:
+    """A running throwaway Dovecot: plain IMAP on ``port`` (and IMAPS on ``imaps_port`` with ``cert``)."""
+
+    tmp: Path
+    conf: Path
+    port: int
+    imaps_port: int | None
+    cert: Path | None
+    passwords: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def users(self) -> list[str]:
+        return list(self.passwords)
+
+    def maildir(self, user: str) -> Path:
+        return self.tmp / "mail" / user
+
+    def start(self, timeout: float = 15.0) -> None:
+        dovecot = require("/usr/sbin/dovecot", "dovecot-imapd")
+        self.proc = subprocess.Popen([dovecot, "-F", "-c", str(self.conf)], stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        # A bare TCP connect is not enough: the master owns the socket even when imap-login fails.
+        while True:
+            if self.proc.poll() is not None:
+                log = (self.tmp / "dovecot.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"dovecot exited with {self.proc.returncode}: {log}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2.0) as s:
+                    if s.recv(200).startswith(b"* OK"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"dovecot did not greet within {timeout:.0f}s")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """SIGTERM to the master and wait for it (about 1 s): its children go with it."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def doveadm(self, *args: str) -> str:
+        doveadm = require("/usr/bin/doveadm", "dovecot-core")
+        done = _run([doveadm, "-c", str(self.conf), *args], cwd=str(self.tmp))
+        return done.stdout
+
+
+def _ensure_vmail() -> None:
+    try:
+        pwd.getpwnam("vmail")
+    except KeyError:
+        useradd = require("useradd", "passwd")
+        _run(
+            [
+                *(useradd, "--system", "--user-group", "--no-create-home"),
+                *("--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "vmail"),
+            ],
+            cwd="/",
+        )
+
+
+@contextmanager
+def throwaway_dovecot(users: int = 1, *, tls: bool = False) -> Iterator[Dovecot]:
+    """A private Dovecot 2.3 IMAP server (SERVICES.md sections 1-2) with ``users`` accounts
+    ``user1..userN`` (random passwords), a ``\\Sent`` special-use folder, and with ``tls`` a
+    self-signed certificate for localhost/127.0.0.1 on an extra IMAPS port (plain port offers
+    STARTTLS). Stopped and deleted afterwards."""
+    require("/usr/sbin/dovecot", "dovecot-imapd")
+    if os.geteuid() != 0:  # mail processes run as vmail: the master must be able to switch to it
+        message = "the throwaway Dovecot needs root (it runs mail processes as the vmail user)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    _ensure_vmail()
+    vmail = pwd.getpwnam("vmail")
+    # Directly under /tmp and 0711: the dovecot and vmail users must traverse every ancestor.
+    tmp = Path(tempfile.mkdtemp(prefix="slamon-dovecot-", dir="/tmp"))
+    tmp.chmod(0o711)
+    server: Dovecot | None = None
+    try:
+        (tmp / "mail").mkdir(mode=0o700)
+        os.chown(tmp / "mail", vmail.pw_uid, vmail.pw_gid)
+        passwords = {f"user{i}": secrets.token_hex(8) for i in range(1, users + 1)}
+        (tmp / "users").write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in passwords.items()))
+        (tmp / "users").chmod(0o644)
+        cert: Path | None = None
+        ssl_conf, imaps_ssl = "ssl = no", ""
+        imaps_port = 0
+        if tls:
+            openssl = require("openssl", "openssl")
+            cert, key = tmp / "cert.pem", tmp / "key.pem"
+            _run(
+                [
+                    *(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+                    *("-nodes", "-days", "2", "-subj", "/CN=localhost"),
+                    *("-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+                    *("-keyout", str(key), "-out", str(cert)),
+                ],
+                cwd=str(tmp),
+            )
+            ssl_conf = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
+            imaps_ssl = "    ssl = yes\n"
+        for _attempt in range(3):  # another process may take the free port before dovecot binds it
+            port = free_port()
+            imaps_port = free_port() if tls else 0
+            conf = tmp / "dovecot.conf"
+            conf.write_text(
+                DOVECOT_CONF.format(
+                    tmp=tmp, port=port, imaps_port=imaps_port, ssl=ssl_conf, imaps_ssl=imaps_ssl
+                )
+            )
+            server = Dovecot(tmp, conf, port, imaps_port or None, cert, passwords)
+            try:
+                server.start()
+                break
+            except RuntimeError:
+                server.stop()
+                server = None
+        if server is None:
+            raise RuntimeError(f"dovecot did not start: {(tmp / 'dovecot.log').read_text(errors='replace')}")
+        yield server
+    finally:
+        if server is not None:
+            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

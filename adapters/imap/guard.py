@@ -25,7 +25,13 @@ from pathlib import Path
 
 from adapters.imap.errors import ImapConfigError, ReadOnlyViolation
 
-__all__ = ["ALLOWED_COMMANDS", "check_read_only", "is_loopback", "make_ssl_context", "require_secure_transport"]
+__all__ = [
+    "ALLOWED_COMMANDS",
+    "check_read_only",
+    "is_loopback",
+    "make_ssl_context",
+    "require_secure_transport",
+]
 
 ALLOWED_COMMANDS = frozenset(
     {"CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "LOGIN", "LIST", "IDLE", "EXAMINE", "UID"}
