@@ -24,7 +24,7 @@ from monitor.config import Settings, SiteSettings
 from monitor.domain.calls import CompletedCall
 from monitor.domain.live import live_calls
 from monitor.domain.tracker import SiteRules
-from monitor.metrics import MetricThresholds, SlamonMetrics
+from monitor.metrics import IdleMailbox, SiteThresholds, SlamonMetrics
 from monitor.service.calls import CallService, CallSink
 from monitor.service.writer import BatchWriter
 from monitor.store.engine import make_engine, safe_url, upgrade
@@ -60,15 +60,20 @@ class Daemon:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     port: int | None = None
 
-    def thresholds(self) -> MetricThresholds:
-        answer, hold, reply = [], [], []
+    def thresholds(self) -> list[SiteThresholds]:
+        out = []
         for site in self.settings.site:
             rules = site_rules(self.settings, site)
-            answer.append(rules.policy.answer_within_rings * rules.ring_cycle_s)
-            hold.append(rules.policy.max_hold_s)
-            reply.append(rules.policy.first_reply_business_s)
-            reply.append(rules.policy.acknowledge_business_days * rules.calendar.weekday_length_s())
-        return MetricThresholds(answer or [18.0], hold or [30.0], reply or [3600.0])
+            out.append(
+                SiteThresholds(
+                    site.id,
+                    answer_s=rules.policy.answer_within_rings * rules.ring_cycle_s,
+                    hold_s=rules.policy.max_hold_s,
+                    first_reply_s=rules.policy.first_reply_business_s,
+                    acknowledge_s=rules.policy.acknowledge_business_days * rules.calendar.weekday_length_s(),
+                )
+            )
+        return out
 
     async def run(self, extra: Iterable[Callable[[Daemon], Coroutine[Any, Any, None]]] = ()) -> None:
         settings = self.settings
@@ -96,11 +101,13 @@ class Daemon:
                 clock=self.clock,
             )
             self.sites.append(SiteRuntime(site_cfg.id, service.tracker.rules, service, source))
-            metrics.live.sites.append(self.sites[-1])
-            metrics.live.sources.append(source)
+            metrics.add_site(self.sites[-1])
+            metrics.add_source(source)
         for site_cfg in settings.site:
             if not any(s.site == site_cfg.id for s in self.sites):
-                metrics.live.sites.append(_IdleSite(site_cfg, settings))
+                metrics.add_site(_IdleSite(site_cfg, settings))
+        for mailbox in settings.mailbox:  # zeros until the inquiry service is wired to the metrics
+            metrics.add_mailbox(IdleMailbox(mailbox.site, mailbox.label, mailbox.kind))
         ctx = AppContext(
             engine=engine,
             tokens=load_tokens(settings.api.tokens_file),

@@ -26,5 +26,7 @@ def readyz(ctx: ContextDep) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(ctx: ContextDep) -> Response:
+async def metrics(ctx: ContextDep) -> Response:
+    # On the event loop, not in the threadpool: the live gauges read the call tracker, which only
+    # the loop mutates, so a scrape never sees a dict changing size under it.
     return Response(generate_latest(ctx.metrics_registry), media_type=CONTENT_TYPE_LATEST)

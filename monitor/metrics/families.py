@@ -1,41 +1,38 @@
-"""Prometheus exposition (CONTRACTS section 6) on a dedicated registry.
+"""Counters and histograms updated as calls and inquiries are evaluated, on a dedicated registry.
 
-Counters and histograms are updated when a call completes; live gauges and source health are built at
-scrape time from the in-memory state (the client_python ``Collector`` pattern), so they are exact at
-the moment Prometheus asks, with no update loop to fall behind. Labels come only from bounded sets:
-site, queue, mailbox, kind, standard, outcome, result, source. Never a number, address or channel id.
+Histogram bounds always include every configured standard's threshold (3 rings x each site's cycle,
+``max_hold_s``, the email allowances), so ``le="18.0"`` counts exactly the calls answered within
+three US rings. Label children are created at 0 as soon as their site, queue or mailbox is known:
+``increase()`` then counts the very first call instead of missing it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.process_collector import ProcessCollector
 
 from monitor.domain.calls import CompletedCall
-from monitor.domain.live import LiveCall
+from monitor.metrics.live import LiveCollector
+from monitor.metrics.probes import (
+    DIRECT_QUEUE,
+    INQUIRY_STANDARD,
+    OUTCOMES,
+    RESULTS,
+    STANDARDS,
+    InquiryProbe,
+    SiteProbe,
+    SiteThresholds,
+    SourceProbe,
+)
 
-DIRECT_QUEUE = "direct"  # queue label of calls that reached an advisor without a queue
 ANSWER_BUCKETS = (3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 20.0, 24.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0)
 HOLD_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0, 600.0)
-REPLY_BUCKETS = (
-    300.0,
-    900.0,
-    1800.0,
-    2700.0,
-    3600.0,
-    5400.0,
-    7200.0,
-    14400.0,
-    28800.0,
-    37800.0,
-    75600.0,
-    151200.0,
+# Business seconds: 5 min .. 1 h .. 2 h, one and two 10.5 h business days, a week of them.
+REPLY_BUCKETS = tuple(
+    float(s) for s in (300, 900, 1800, 2700, 3600, 5400, 7200, 14400, 28800, 37800, 75600, 151200)
 )
 
 
@@ -44,98 +41,114 @@ def buckets_with(base: Sequence[float], thresholds: Iterable[float]) -> tuple[fl
     return tuple(sorted({float(b) for b in base} | {float(t) for t in thresholds if t > 0}))
 
 
-class SourceProbe(Protocol):
-    site: str
-    source: str  # ami | imap
-
-    @property
-    def up(self) -> bool: ...
-
-    @property
-    def last_event_at(self) -> float | None: ...
-
-    @property
-    def events_total(self) -> int: ...
-
-    @property
-    def parse_errors(self) -> int: ...
-
-
-class SiteProbe(Protocol):
-    site: str
-
-    def live(self, now: float) -> list[LiveCall]: ...
-
-    def business_open(self, now: float) -> bool: ...
-
-
-@dataclass
-class MetricThresholds:
-    answer_s: list[float]
-    hold_s: list[float]
-    reply_business_s: list[float]
-
-
 class SlamonMetrics:
+    """Every slamon metric family (CONTRACTS section 6) plus ``slamon_sla_threshold_seconds``,
+    ``slamon_longest_ringing_call_rings`` and the process figures (``slamon_process_*``)."""
+
     def __init__(
         self,
-        thresholds: MetricThresholds | None = None,
+        sites: Sequence[SiteThresholds] = (),
         *,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        process: bool = True,
     ) -> None:
-        th = thresholds or MetricThresholds([18.0], [30.0], [3600.0, 75600.0])
+        # ``*_created`` samples would double the series count for a figure nobody queries; the switch
+        # is process-wide, and this registry is the only one the daemon serves.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.sites = list(sites) or [SiteThresholds("default")]
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        answer = [s.answer_s for s in self.sites]
+        reply = [t for s in self.sites for t in (s.first_reply_s, s.acknowledge_s)]
+        sq = ["site", "queue"]
         self.calls = Counter(
-            "slamon_calls", "Customer calls completed", ["site", "queue", "outcome"], registry=r
+            "slamon_calls", "Customer calls completed, by outcome", [*sq, "outcome"], registry=r
         )
         self.evaluations = Counter(
             "slamon_sla_evaluations",
-            "SLA evaluations by standard and result",
+            "Calls and inquiries evaluated against a standard (n/a results are not counted)",
             ["site", "standard", "result"],
             registry=r,
         )
         self.time_to_answer = Histogram(
             "slamon_call_time_to_answer_seconds",
-            "Arrival to first person answering",
-            ["site", "queue"],
-            buckets=buckets_with(ANSWER_BUCKETS, th.answer_s),
+            "Arrival to the first person answering (answered calls in business hours)",
+            sq,
+            buckets=buckets_with(ANSWER_BUCKETS, answer),
             registry=r,
         )
         self.hold = Histogram(
             "slamon_call_hold_seconds",
             "Length of each advisor hold",
-            ["site", "queue"],
-            buckets=buckets_with(HOLD_BUCKETS, th.hold_s),
+            sq,
+            buckets=buckets_with(HOLD_BUCKETS, [s.hold_s for s in self.sites]),
             registry=r,
         )
         self.queue_wait = Histogram(
             "slamon_queue_wait_seconds",
             "Time callers waited in a queue",
-            ["site", "queue"],
-            buckets=buckets_with(ANSWER_BUCKETS, th.answer_s),
+            sq,
+            buckets=buckets_with(ANSWER_BUCKETS, answer),
             registry=r,
         )
         self.first_reply = Histogram(
             "slamon_inquiry_first_reply_business_seconds",
-            "Business seconds to the first human reply",
+            "Business seconds from an inquiry's arrival to its first human reply",
             ["site", "mailbox", "kind"],
-            buckets=buckets_with(REPLY_BUCKETS, th.reply_business_s),
+            buckets=buckets_with(REPLY_BUCKETS, reply),
             registry=r,
         )
-        self.live = LiveCollector(clock)
+        self.thresholds = Gauge(
+            "slamon_sla_threshold_seconds",
+            "Each site's allowance per standard (email ones in business seconds), for alert rules",
+            ["site", "standard"],
+            registry=r,
+        )
+        self.live = LiveCollector(clock, on_queue_seen=self.prepare_queue)
         r.register(self.live)
+        if process:
+            ProcessCollector(namespace="slamon", registry=r)
+        for site in self.sites:
+            self.prepare_site(site)
 
+    # -- wiring -------------------------------------------------------------------------------------
+    def prepare_site(self, site: SiteThresholds) -> None:
+        for standard, seconds in site.by_standard().items():
+            self.thresholds.labels(site.site, standard).set(seconds)
+        for standard in STANDARDS:
+            for result in RESULTS:
+                self.evaluations.labels(site.site, standard, result)
+        self.prepare_queue(site.site, DIRECT_QUEUE)
+
+    def prepare_queue(self, site: str, queue: str) -> None:
+        for outcome in OUTCOMES:
+            self.calls.labels(site, queue, outcome)
+        self.time_to_answer.labels(site, queue)
+        self.hold.labels(site, queue)
+        if queue != DIRECT_QUEUE:
+            self.queue_wait.labels(site, queue)
+
+    def add_site(self, probe: SiteProbe) -> None:
+        self.live.sites.append(probe)
+
+    def add_source(self, probe: SourceProbe) -> None:
+        self.live.sources.append(probe)
+
+    def add_mailbox(self, probe: InquiryProbe) -> None:
+        self.live.inquiries.append(probe)
+        self.first_reply.labels(probe.site, probe.mailbox, probe.kind)
+
+    # -- sinks --------------------------------------------------------------------------------------
     def observe_call(self, completed: CompletedCall) -> None:
         record = completed.record
         if record.direction != "inbound":
             return  # internal and outbound calls are stored, but they are not customer-care figures
         queue = record.queue or DIRECT_QUEUE
+        self.prepare_queue(record.site, queue)
         self.calls.labels(record.site, queue, record.outcome).inc()
         for standard, result in record.sla.items():
-            if result != "n/a":
-                self.evaluations.labels(record.site, standard, result).inc()
+            self.observe_evaluation(record.site, standard, result)
         if record.time_to_answer_s is not None and record.sla.get("answer_rings") != "n/a":
             self.time_to_answer.labels(record.site, queue).observe(record.time_to_answer_s)
         for hold in record.holds:
@@ -144,101 +157,14 @@ class SlamonMetrics:
             self.queue_wait.labels(record.site, record.queue).observe(record.queue_wait_s)
 
     def observe_evaluation(self, site: str, standard: str, result: str) -> None:
-        if result in ("met", "breached"):
+        if result in RESULTS:
             self.evaluations.labels(site, standard, result).inc()
 
-
-class LiveCollector(Collector):
-    """Scrape-time gauges from the live state of every site and source."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        self.sites: list[SiteProbe] = []
-        self.sources: list[SourceProbe] = []
-
-    def collect(self) -> Iterable[Metric]:
-        now = self.clock()
-        ringing = GaugeMetricFamily(
-            "slamon_calls_ringing",
-            "Callers waiting for a person now (queue included)",
-            labels=["site", "queue"],
-        )
-        longest_ring = GaugeMetricFamily(
-            "slamon_longest_ringing_call_seconds",
-            "Longest current unanswered wait since arrival",
-            labels=["site", "queue"],
-        )
-        waiting = GaugeMetricFamily(
-            "slamon_calls_waiting", "Callers in a queue now", labels=["site", "queue"]
-        )
-        longest_wait = GaugeMetricFamily(
-            "slamon_longest_waiting_call_seconds",
-            "Longest current queue caller's wait since arrival",
-            labels=["site", "queue"],
-        )
-        on_hold = GaugeMetricFamily("slamon_calls_on_hold", "Callers on an advisor hold now", labels=["site"])
-        longest_hold = GaugeMetricFamily(
-            "slamon_longest_current_hold_seconds", "Longest current advisor hold", labels=["site"]
-        )
-        business_open = GaugeMetricFamily(
-            "slamon_business_open", "1 while the site is open for business", labels=["site"]
-        )
-        for probe in self.sites:
-            per_queue: dict[str, list[LiveCall]] = {}
-            holds: list[float] = []
-            for call in probe.live(now):
-                per_queue.setdefault(call.queue or DIRECT_QUEUE, []).append(call)
-                if call.state == "on_hold":
-                    holds.append(call.hold_s)
-            for queue, calls in sorted(per_queue.items()):
-                unanswered = [c for c in calls if c.state in ("ringing", "waiting")]
-                queued = [c for c in calls if c.state == "waiting"]
-                ringing.add_metric([probe.site, queue], len(unanswered))
-                longest_ring.add_metric(
-                    [probe.site, queue], max((c.since_arrival_s for c in unanswered), default=0.0)
-                )
-                waiting.add_metric([probe.site, queue], len(queued))
-                longest_wait.add_metric(
-                    [probe.site, queue], max((c.since_arrival_s for c in queued), default=0.0)
-                )
-            if not per_queue:
-                for family in (ringing, longest_ring, waiting, longest_wait):
-                    family.add_metric([probe.site, DIRECT_QUEUE], 0.0)
-            on_hold.add_metric([probe.site], len(holds))
-            longest_hold.add_metric([probe.site], max(holds, default=0.0))
-            business_open.add_metric([probe.site], 1.0 if probe.business_open(now) else 0.0)
-        up = GaugeMetricFamily(
-            "slamon_source_up", "1 while the source is connected", labels=["site", "source"]
-        )
-        last = GaugeMetricFamily(
-            "slamon_source_last_event_timestamp_seconds",
-            "Time of the last event from the source",
-            labels=["site", "source"],
-        )
-        events = CounterMetricFamily("slamon_ami_events", "AMI events received", labels=["site"])
-        errors = CounterMetricFamily(
-            "slamon_ami_parse_errors", "AMI input rejected as malformed", labels=["site"]
-        )
-        for source in self.sources:
-            up.add_metric([source.site, source.source], 1.0 if source.up else 0.0)
-            if source.last_event_at is not None:
-                last.add_metric([source.site, source.source], source.last_event_at)
-            if source.source == "ami":
-                events.add_metric([source.site], source.events_total)
-                errors.add_metric([source.site], source.parse_errors)
-        yield from (
-            ringing,
-            longest_ring,
-            waiting,
-            longest_wait,
-            on_hold,
-            longest_hold,
-            business_open,
-            up,
-            last,
-            events,
-            errors,
-        )
-
-    def describe(self) -> Iterable[Metric]:
-        return []
+    def observe_inquiry(
+        self, site: str, mailbox: str, kind: str, business_seconds: float | None, result: str
+    ) -> None:
+        """An inquiry's final evaluation: its first human reply (``business_seconds``, None when it
+        was breached without a reply) and ``met``/``breached`` under its kind's standard."""
+        if business_seconds is not None:
+            self.first_reply.labels(site, mailbox, kind).observe(business_seconds)
+        self.observe_evaluation(site, INQUIRY_STANDARD.get(kind, "first_reply"), result)
