@@ -237,31 +237,23 @@ class AmiSession:
         self._writer.write(format_action(name, action_id, headers))
 
     async def action(self, name: str, *, timeout: float, **headers: HeaderValue) -> AmiMessage:
-        action_id = self._pending.new_id()
-        fut = self._pending.expect_response(action_id)
-        try:
-            self._send(name, action_id, headers)
-            async with asyncio.timeout(timeout):
-                await self._writer.drain()
-                reply = await fut
-        except TimeoutError:
-            raise AmiTimeout(f"no reply to AMI {name} from {self.peer} within {timeout:.1f}s") from None
-        except OSError as exc:
-            raise AmiConnectionLost(f"sending {name} to {self.peer} failed: {exc}") from None
-        finally:
-            self._pending.forget(action_id)
-            _settle(fut)
-        if reply.response == "Error":
-            raise AmiActionError(name, reply)
+        reply, _ = await self._request(name, headers, timeout, complete_event=None)
         return reply
 
     async def list_action(
         self, name: str, *, complete_event: str, timeout: float, **headers: HeaderValue
     ) -> list[AmiMessage]:
         """Send a list action and gather its events until ``complete_event`` (excluded)."""
+        _, items = await self._request(name, headers, timeout, complete_event=complete_event)
+        return items
+
+    async def _request(
+        self, name: str, headers: dict[str, HeaderValue], timeout: float, *, complete_event: str | None
+    ) -> tuple[AmiMessage, list[AmiMessage]]:
+        """Send an action and await its reply, and with ``complete_event`` its list items, in ``timeout``."""
         action_id = self._pending.new_id()
         reply_fut = self._pending.expect_response(action_id)
-        items_fut = self._pending.expect_list(action_id, complete_event)
+        items_fut = None if complete_event is None else self._pending.expect_list(action_id, complete_event)
         try:
             self._send(name, action_id, headers)
             async with asyncio.timeout(timeout):
@@ -269,8 +261,10 @@ class AmiSession:
                 reply = await reply_fut
                 if reply.response == "Error":
                     raise AmiActionError(name, reply)
-                return await items_fut
+                items = [] if items_fut is None else await items_fut
         except TimeoutError:
+            if complete_event is None:
+                raise AmiTimeout(f"no reply to AMI {name} from {self.peer} within {timeout:.1f}s") from None
             raise AmiTimeout(
                 f"AMI {name} from {self.peer} not complete within {timeout:.1f}s ({complete_event} missing)"
             ) from None
@@ -279,7 +273,9 @@ class AmiSession:
         finally:
             self._pending.forget(action_id)
             _settle(reply_fut)
-            _settle(items_fut)
+            if items_fut is not None:
+                _settle(items_fut)
+        return reply, items
 
     # -- closing ------------------------------------------------------------------------------------
     def say_goodbye(self) -> None:

@@ -1,16 +1,21 @@
-"""Test doubles for the AMI client tests: callback recorder, scripted raw AMI servers, runners."""
+"""Test doubles for the AMI client tests: callback recorder, scripted raw AMI servers, and the
+fixtures ``running``, ``sims`` and ``servers`` (made visible to the tests by ``conftest.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from adapters.asterisk.actions import PendingActions
 from adapters.asterisk.client import AmiClient
 from adapters.asterisk.framing import AmiMessage, AmiParser
+from adapters.asterisk.session import AmiSession, AmiStats
 from adapters.asterisk.simulator import AmiSimulator
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -70,8 +75,21 @@ def make_client(port: int, rec: Recorder, secret: str = "simsecret", **kw: Any) 
     )
 
 
-@contextlib.asynccontextmanager
-async def client_runner() -> AsyncIterator[Callable[[AmiClient], Awaitable[None]]]:
+async def open_session(port: int) -> AmiSession:
+    """A bare session to 127.0.0.1:``port``, connected and past the banner check."""
+    return await AmiSession.open(
+        "127.0.0.1",
+        port,
+        timeout=WAIT,
+        pending=PendingActions(lambda: "id-1", "id-"),
+        parser=AmiParser(),
+        clock=time.time,
+        stats=AmiStats(),
+    )
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[AmiClient], Awaitable[None]]]:
     """Runs clients for a test; afterwards closes them and checks that ``run()`` returned cleanly."""
     runs: list[tuple[AmiClient, asyncio.Task[None]]] = []
 
@@ -88,8 +106,9 @@ async def client_runner() -> AsyncIterator[Callable[[AmiClient], Awaitable[None]
             await asyncio.wait_for(task, WAIT)  # re-raises whatever run() died of
 
 
-@contextlib.asynccontextmanager
-async def simulators() -> AsyncIterator[list[AmiSimulator]]:
+@pytest.fixture
+async def sims() -> AsyncIterator[list[AmiSimulator]]:
+    """Simulators a test starts (:func:`start_sim`); closed afterwards."""
     made: list[AmiSimulator] = []
     try:
         yield made
@@ -160,8 +179,9 @@ class ScriptedServer:
             await self.server.wait_closed()
 
 
-@contextlib.asynccontextmanager
-async def scripted_servers() -> AsyncIterator[list[ScriptedServer]]:
+@pytest.fixture
+async def servers() -> AsyncIterator[list[ScriptedServer]]:
+    """Scripted servers a test starts (:func:`start_server`); closed afterwards."""
     made: list[ScriptedServer] = []
     try:
         yield made

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +17,11 @@ from adapters.asterisk.actions import (
     AmiProtocolError,
     AmiSecret,
     AmiTimeout,
-    PendingActions,
 )
 from adapters.asterisk.captures import load_jsonl
 from adapters.asterisk.client import AmiClient, backoff_delay
-from adapters.asterisk.framing import AmiMessage, AmiParser
-from adapters.asterisk.session import AmiSession, AmiStats
+from adapters.asterisk.framing import AmiMessage
+from adapters.asterisk.session import AmiStats
 from adapters.asterisk.sim_state import event_name
 from adapters.asterisk.simulator import AmiSimulator
 from tests.integration.ami_doubles import (
@@ -33,34 +30,13 @@ from tests.integration.ami_doubles import (
     Recorder,
     ScriptedConn,
     ScriptedServer,
-    client_runner,
     idle,
     make_client,
-    scripted_servers,
-    simulators,
+    open_session,
     start_server,
     start_sim,
     ticks,
 )
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[Callable[[AmiClient], Awaitable[None]]]:
-    async with client_runner() as start:
-        yield start
-
-
-@pytest.fixture
-async def sims() -> AsyncIterator[list[AmiSimulator]]:
-    async with simulators() as made:
-        yield made
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[list[ScriptedServer]]:
-    async with scripted_servers() as made:
-        yield made
-
 
 SECRET = "s3cr3t-Never-Show-Me"
 STATS = AmiStats()
@@ -83,16 +59,7 @@ def test_secret_wrapper_never_shows_its_value(tmp_path: Path) -> None:
 
 async def test_wrong_secret_raises_auth_error_without_the_secret(sims: list[AmiSimulator]) -> None:
     _, port = await start_sim(sims)
-    pending = PendingActions(lambda: "id-1", "id-")
-    session = await AmiSession.open(
-        "127.0.0.1",
-        port,
-        timeout=WAIT,
-        pending=pending,
-        parser=AmiParser(),
-        clock=time.time,
-        stats=AmiStats(),
-    )
+    session = await open_session(port)
     with pytest.raises(AmiAuthError) as err:
         await session.login("monitor", AmiSecret(SECRET), events=True, timeout=WAIT)
     session.abort()
@@ -156,15 +123,7 @@ async def test_login_ping_and_callbacks(sims: list[AmiSimulator], running: Any) 
 async def test_banner_of_something_else_is_refused(servers: list[ScriptedServer]) -> None:
     port = await start_server(servers, idle, banner=b"SSH-2.0-OpenSSH_9.2\r\n")
     with pytest.raises(AmiProtocolError, match="not an Asterisk manager interface"):
-        await AmiSession.open(
-            "127.0.0.1",
-            port,
-            timeout=WAIT,
-            pending=PendingActions(lambda: "x", "x"),
-            parser=AmiParser(),
-            clock=time.time,
-            stats=AmiStats(),
-        )
+        await open_session(port)
 
 
 async def test_replies_are_matched_by_action_id_not_by_order(

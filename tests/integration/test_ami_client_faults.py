@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from adapters.asterisk.captures import load_jsonl
-from adapters.asterisk.client import AmiClient
 from adapters.asterisk.framing import AmiParser
 from adapters.asterisk.sim_state import event_name
 from adapters.asterisk.simulator import AmiSimulator
@@ -21,33 +17,12 @@ from tests.integration.ami_doubles import (
     Recorder,
     ScriptedConn,
     ScriptedServer,
-    client_runner,
     idle,
     make_client,
-    scripted_servers,
-    simulators,
     start_server,
     start_sim,
     ticks,
 )
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[Callable[[AmiClient], Awaitable[None]]]:
-    async with client_runner() as start:
-        yield start
-
-
-@pytest.fixture
-async def sims() -> AsyncIterator[list[AmiSimulator]]:
-    async with simulators() as made:
-        yield made
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[list[ScriptedServer]]:
-    async with scripted_servers() as made:
-        yield made
 
 
 async def test_dropped_connection_reconnects_reports_gap_and_keeps_delivering(

@@ -106,22 +106,13 @@ class CallCtx:
 
 
 def arrive_pstn(ctx: CallCtx, carrier: str, number: str, name: str, exten: str) -> wire.Chan:
-    """A customer INVITE from a carrier peer: Newchannel, SIP variables, Ring, SIP auth event."""
+    """A customer INVITE from a carrier peer."""
     pbx, now = ctx.pbx, ctx.now
     uid = pbx.uniqueid(now)
     caller = wire.Chan(pbx.sip_channel(carrier), uid, uid, number, name, "from-pstn", exten)
     pbx.device_acquire(ctx.tl, f"SIP/{carrier}")
-    ctx.truth.arrived_at = ctx.emit(wire.chan_event("Newchannel", caller))
-    ctx.truth.call_id, ctx.truth.caller_channel = uid, caller.name
-    port = CARRIER_PORTS.get(carrier, 5070)
-    ctx.var(caller, "SIPURI", f"sip:{number}@127.0.0.1:{port}")
-    ctx.var(caller, "SIPDOMAIN", "127.0.0.1")
-    caller.sip_callid = f"{ctx.rng.randint(1, 9)}-{ctx.rng.randint(10000, 60000)}@127.0.0.1"
-    ctx.var(caller, "SIPCALLID", caller.sip_callid)
-    ctx.state(caller, wire.RING)
-    auth = wire.successful_auth(event_tv(ctx.now), exten, pbx.session_id(), f"IPV4/UDP/127.0.0.1/{port}")
-    ctx.emit(auth)
-    return caller
+    sip_callid = f"{ctx.rng.randint(1, 9)}-{ctx.rng.randint(10000, 60000)}@127.0.0.1"
+    return _invite(ctx, caller, CARRIER_PORTS.get(carrier, 5070), sip_callid, account=exten)
 
 
 def arrive_desk(ctx: CallCtx, member: Member, exten: str) -> wire.Chan:
@@ -131,17 +122,23 @@ def arrive_desk(ctx: CallCtx, member: Member, exten: str) -> wire.Chan:
     pbx.member_state(ctx.tl, member, "BUSY")
     uid = pbx.uniqueid(now)
     caller = wire.Chan(pbx.sip_channel(member.ext), uid, uid, member.ext, member.name, "internal", exten)
-    ctx.truth.arrived_at = ctx.emit(wire.chan_event("Newchannel", caller))
-    ctx.truth.call_id, ctx.truth.caller_channel = uid, caller.name
     ctx.caller_rtp = 32001 + 100 * member.index
     port = 5071 + member.index
-    ctx.var(caller, "SIPURI", f"sip:{member.ext}@127.0.0.1:{port}")
+    sip_callid = f"{ctx.rng.getrandbits(64):016x}@127.0.0.1:{port}"
+    return _invite(ctx, caller, port, sip_callid, account=member.ext)
+
+
+def _invite(ctx: CallCtx, caller: wire.Chan, port: int, sip_callid: str, *, account: str) -> wire.Chan:
+    """The calling channel from its INVITE: Newchannel, SIP variables, Ring, SIP auth event."""
+    ctx.truth.arrived_at = ctx.emit(wire.chan_event("Newchannel", caller))
+    ctx.truth.call_id, ctx.truth.caller_channel = caller.uniqueid, caller.name
+    ctx.var(caller, "SIPURI", f"sip:{caller.cid_num}@127.0.0.1:{port}")
     ctx.var(caller, "SIPDOMAIN", "127.0.0.1")
-    caller.sip_callid = f"{ctx.rng.getrandbits(64):016x}@127.0.0.1:{port}"
-    ctx.var(caller, "SIPCALLID", caller.sip_callid)
+    caller.sip_callid = sip_callid
+    ctx.var(caller, "SIPCALLID", sip_callid)
     ctx.state(caller, wire.RING)
-    auth = wire.successful_auth(event_tv(ctx.now), member.ext, pbx.session_id(), f"IPV4/UDP/127.0.0.1/{port}")
-    ctx.emit(auth)
+    peer = f"IPV4/UDP/127.0.0.1/{port}"
+    ctx.emit(wire.successful_auth(event_tv(ctx.now), account, ctx.pbx.session_id(), peer))
     return caller
 
 

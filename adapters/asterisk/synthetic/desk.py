@@ -10,23 +10,25 @@ from adapters.asterisk.synthetic import wire
 from adapters.asterisk.synthetic.ctx import (
     CUSTOMER_RTP_PORT,
     CallCtx,
-    add_cdr,
     arrive_desk,
     emit_cdrs,
     finish,
     reset_dial_vars,
 )
-from adapters.asterisk.synthetic.expected import Leg as LegTruth
 from adapters.asterisk.synthetic.legs import (
     Leg,
+    add_dial_cdr,
     advisor_rtp_port,
-    answer_dial,
     converse,
+    dial_answered,
+    dial_unanswered,
+    hang_up_dial,
     leg_gone,
+    new_leg_channel,
     open_leg,
+    plain_dial_begin,
     release_member,
     ring_dial,
-    teardown,
 )
 from adapters.asterisk.synthetic.pbx import Member
 from adapters.asterisk.synthetic.sim import Proc
@@ -51,54 +53,15 @@ def internal_call(ctx: CallCtx, src: Member, dst: Member) -> Proc:
             ctx, caller, leg, answer_after=p.ring.sample(rng) if answers else None, timeout=p.dial_timeout_s
         )
     if outcome == "answer":
-        bridge = answer_dial(ctx, caller, leg, advisor_rtp_port(dst))
-        answered_at = leg.answered_at
-        assert answered_at is not None
-        ctx.truth.legs.append(LegTruth(dst.ext, answered_at - leg.began, True, True))
-        ctx.truth.outcome, ctx.truth.answered_by, ctx.truth.answered_at = "answered", dst.ext, answered_at
+        bridge = dial_answered(ctx, caller, leg, advisor_rtp_port(dst), dst.ext)
         yield from converse(ctx, caller, leg, p.talk.sample(rng) * 0.5)
-
-        def cdrs() -> None:
-            add_cdr(
-                ctx,
-                caller,
-                leg.chan.name,
-                "Dial",
-                dial_data,
-                ctx.truth.arrived_at,
-                answered_at,
-                ctx.now,
-                "ANSWERED",
-            )
-            emit_cdrs(ctx)
-
-        teardown(
-            ctx,
-            caller,
-            leg,
-            bridge,
-            agent_hangs_up=rng.random() < 0.5,
-            dial_started=dial_started,
-            caller_device=None,
-            cdrs=cdrs,
-        )
+        hangs_up = rng.random() < 0.5
+        hang_up_dial(ctx, caller, leg, bridge, dial_data, agent_hangs_up=hangs_up, dial_started=dial_started)
     else:
         status = "BUSY" if outcome == "busy" else "NOANSWER"
-        t = leg_gone(ctx, leg, (status,), caller)
-        ctx.truth.legs.append(LegTruth(dst.ext, t - leg.began, leg.reached, False))
-        ctx.var(caller, "DIALSTATUS", status)
+        t = dial_unanswered(ctx, caller, leg, status)
         ctx.step(caller, 3, "Hangup", "")
-        add_cdr(
-            ctx,
-            caller,
-            leg.chan.name,
-            "Dial",
-            dial_data,
-            ctx.truth.arrived_at,
-            None,
-            t,
-            status.replace("NOANSWER", "NO ANSWER"),
-        )
+        add_dial_cdr(ctx, caller, leg, dial_data, t, status.replace("NOANSWER", "NO ANSWER"))
         emit_cdrs(ctx)
         ctx.truth.outcome, ctx.truth.hung_up_by = "missed", "pbx"
         finish(ctx, caller, 16, None)
@@ -111,17 +74,8 @@ def _carrier_leg(ctx: CallCtx, caller: wire.Chan, carrier: str, number: str) -> 
     uid = pbx.uniqueid(ctx.now)
     ch = wire.Chan(pbx.sip_channel(carrier), uid, caller.linkedid, number, wire.UNKNOWN, "from-pstn", "s")
     leg = Leg(ch, None)
-    ctx.emit(wire.chan_event("Newchannel", ch))
-    ch.sip_callid = pbx.pbx_callid()
-    ctx.var(ch, "SIPCALLID", ch.sip_callid)
-    ch.exten = ""
-    ctx.var(ch, "DIALEDPEERNUMBER", f"{carrier}/{number}")
-    ch.connect(caller)
-    ctx.step(ch, 1, "AppDial", "(Outgoing Line)", exten=number)
-    ctx.emit(wire.chan_event("NewConnectedLine", ch))
-    leg.began = ctx.emit(wire.dial_begin(caller, ch, f"{carrier}/{number}"))
-    caller.connect(ch)
-    ctx.emit(wire.chan_event("NewConnectedLine", caller))
+    new_leg_channel(ctx, ch, f"{carrier}/{number}")
+    plain_dial_begin(ctx, caller, leg, number, f"{carrier}/{number}")
     pbx.device_acquire(ctx.tl, f"SIP/{carrier}")
     return leg
 
@@ -148,35 +102,17 @@ def outbound_call(ctx: CallCtx, src: Member, number: str, carrier: str) -> Proc:
             ctx, caller, leg, answer_after=answer_after, timeout=p.outbound_timeout_s
         )
     if outcome == "answer":
-        bridge = answer_dial(ctx, caller, leg, CUSTOMER_RTP_PORT)
-        answered_at = leg.answered_at
-        assert answered_at is not None
-        ctx.truth.outcome, ctx.truth.answered_by, ctx.truth.answered_at = "answered", src.ext, answered_at
+        bridge = dial_answered(ctx, caller, leg, CUSTOMER_RTP_PORT, src.ext)
         yield from converse(ctx, caller, leg, p.talk.sample(rng), advisor_is_caller=src)
-
-        def cdrs() -> None:
-            add_cdr(
-                ctx,
-                caller,
-                leg.chan.name,
-                "Dial",
-                dial_data,
-                ctx.truth.arrived_at,
-                answered_at,
-                ctx.now,
-                "ANSWERED",
-            )
-            emit_cdrs(ctx)
-
-        teardown(
+        hangs_up = rng.random() < 0.5
+        hang_up_dial(
             ctx,
             caller,
             leg,
             bridge,
-            agent_hangs_up=rng.random() < 0.5,
+            dial_data,
+            agent_hangs_up=hangs_up,
             dial_started=dial_started,
-            caller_device=None,
-            cdrs=cdrs,
             leg_device=device,
         )
     else:
@@ -191,17 +127,7 @@ def outbound_call(ctx: CallCtx, src: Member, number: str, carrier: str) -> Proc:
         ctx.var(caller, "DIALSTATUS", status)
         if status == "BUSY":
             ctx.step(caller, 3, "Hangup", "")
-        add_cdr(
-            ctx,
-            caller,
-            leg.chan.name,
-            "Dial",
-            dial_data,
-            ctx.truth.arrived_at,
-            None,
-            t,
-            "NO ANSWER" if status == "CANCEL" else "BUSY",
-        )
+        add_dial_cdr(ctx, caller, leg, dial_data, t, "NO ANSWER" if status == "CANCEL" else "BUSY")
         emit_cdrs(ctx)
         ctx.truth.outcome = "failed"
         ctx.truth.hung_up_by = "caller" if status == "CANCEL" else "pbx"

@@ -7,7 +7,6 @@ from adapters.asterisk.synthetic import wire
 from adapters.asterisk.synthetic.ctx import (
     CUSTOMER_RTP_PORT,
     CallCtx,
-    add_cdr,
     arrive_pstn,
     emit_cdrs,
     finish,
@@ -15,15 +14,16 @@ from adapters.asterisk.synthetic.ctx import (
     rtp_start,
     voicemail,
 )
-from adapters.asterisk.synthetic.expected import Leg as LegTruth
 from adapters.asterisk.synthetic.legs import (
+    Leg,
+    add_dial_cdr,
     advisor_rtp_port,
-    answer_dial,
     converse,
-    leg_gone,
+    dial_answered,
+    dial_unanswered,
+    hang_up_dial,
     open_leg,
     ring_dial,
-    teardown,
 )
 from adapters.asterisk.synthetic.pbx import Member
 from adapters.asterisk.synthetic.sim import Proc
@@ -43,15 +43,7 @@ def direct_call(ctx: CallCtx, carrier: str, number: str, name: str, member: Memb
     if busy:
         # The desk phone is on another call and rejects the INVITE (486): voicemail "busy" greeting.
         yield 0.012
-        t = leg_gone(ctx, leg, ("BUSY",), caller)
-        ctx.truth.legs.append(LegTruth(ext, t - leg.began, False, False))
-        ctx.var(caller, "DIALSTATUS", "BUSY")
-        ctx.step(caller, 3, "GotoIf", "1?busy")
-        ctx.step(caller, 6, "VoiceMail", f"{ext}@default,b")
-        ctx.state(caller, wire.UP)
-        rtp_start(ctx, caller, CUSTOMER_RTP_PORT)
-        add_cdr(ctx, caller, leg.chan.name, "Dial", dial_data, ctx.truth.arrived_at, None, t, "BUSY")
-        yield from voicemail(ctx, caller, ext, device, "", flag="b")
+        yield from _to_voicemail(ctx, caller, leg, dial_data, device, busy=True)
         return
     patience = p.patience.sample(rng) if rng.random() < p.p_abandon else None
     answers = rng.random() >= p.p_voicemail_direct
@@ -64,58 +56,46 @@ def direct_call(ctx: CallCtx, carrier: str, number: str, name: str, member: Memb
         cancel_after=patience,
     )
     if outcome == "answer":
-        bridge = answer_dial(ctx, caller, leg, advisor_rtp_port(member))
-        answered_at = leg.answered_at
-        assert answered_at is not None
-        ctx.truth.legs.append(LegTruth(ext, answered_at - leg.began, True, True))
-        ctx.truth.outcome, ctx.truth.answered_by, ctx.truth.answered_at = "answered", ext, answered_at
+        bridge = dial_answered(ctx, caller, leg, advisor_rtp_port(member), ext)
         yield from converse(ctx, caller, leg, p.talk.sample(rng))
-
-        def cdrs() -> None:
-            add_cdr(
-                ctx,
-                caller,
-                leg.chan.name,
-                "Dial",
-                dial_data,
-                ctx.truth.arrived_at,
-                answered_at,
-                ctx.now,
-                "ANSWERED",
-            )
-            emit_cdrs(ctx)
-
-        teardown(
+        hangs_up = rng.random() < p.p_agent_hangs_up
+        hang_up_dial(
             ctx,
             caller,
             leg,
             bridge,
-            agent_hangs_up=rng.random() < p.p_agent_hangs_up,
+            dial_data,
+            agent_hangs_up=hangs_up,
             dial_started=dial_started,
             caller_device=device,
-            cdrs=cdrs,
         )
         return
     if outcome == "timeout":
-        t = leg_gone(ctx, leg, ("NOANSWER",), caller)
-        ctx.truth.legs.append(LegTruth(ext, t - leg.began, leg.reached, False))
-        ctx.var(caller, "DIALSTATUS", "NOANSWER")
-        ctx.step(caller, 3, "GotoIf", "0?busy")
-        ctx.step(caller, 4, "VoiceMail", f"{ext}@default,u")
-        ctx.state(caller, wire.UP)
-        rtp_start(ctx, caller, CUSTOMER_RTP_PORT)
-        add_cdr(ctx, caller, leg.chan.name, "Dial", dial_data, ctx.truth.arrived_at, None, t, "NO ANSWER")
-        yield from voicemail(ctx, caller, ext, device, "")
+        yield from _to_voicemail(ctx, caller, leg, dial_data, device, busy=False)
         return
     # The customer hangs up while the advisor's phone is still ringing: a missed call.
     ctx.emit(wire.hangup_request(caller, None))
-    t = leg_gone(ctx, leg, ("CANCEL",), caller)
-    ctx.truth.legs.append(LegTruth(ext, t - leg.began, leg.reached, False))
-    ctx.var(caller, "DIALSTATUS", "CANCEL")
-    add_cdr(ctx, caller, leg.chan.name, "Dial", dial_data, ctx.truth.arrived_at, None, t, "NO ANSWER")
+    t = dial_unanswered(ctx, caller, leg, "CANCEL")
+    add_dial_cdr(ctx, caller, leg, dial_data, t, "NO ANSWER")
     emit_cdrs(ctx)
     ctx.truth.outcome, ctx.truth.hung_up_by = "missed", "caller"
     finish(ctx, caller, 0, device)
+
+
+def _to_voicemail(
+    ctx: CallCtx, caller: wire.Chan, leg: Leg, dial_data: str, device: str, *, busy: bool
+) -> Proc:
+    """Unanswered Dial: ``GotoIf(${DIALSTATUS}=BUSY?busy)`` picks the busy (b) or unavailable (u) greeting."""
+    status, disposition, priority, flag = (
+        ("BUSY", "BUSY", 6, "b") if busy else ("NOANSWER", "NO ANSWER", 4, "u")
+    )
+    t = dial_unanswered(ctx, caller, leg, status)
+    ctx.step(caller, 3, "GotoIf", f"{int(busy)}?busy")
+    ctx.step(caller, priority, "VoiceMail", f"{leg.ext}@default,{flag}")
+    ctx.state(caller, wire.UP)
+    rtp_start(ctx, caller, CUSTOMER_RTP_PORT)
+    add_dial_cdr(ctx, caller, leg, dial_data, t, disposition)
+    yield from voicemail(ctx, caller, leg.ext, device, "", flag=flag)
 
 
 def after_hours_call(ctx: CallCtx, carrier: str, number: str, name: str) -> Proc:

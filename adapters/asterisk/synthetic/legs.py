@@ -11,8 +11,17 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from adapters.asterisk.synthetic import wire
-from adapters.asterisk.synthetic.ctx import CallCtx, qos_bridged, qos_single, rtp_rekey, rtp_start
+from adapters.asterisk.synthetic.ctx import (
+    CallCtx,
+    add_cdr,
+    emit_cdrs,
+    qos_bridged,
+    qos_single,
+    rtp_rekey,
+    rtp_start,
+)
 from adapters.asterisk.synthetic.expected import Hold
+from adapters.asterisk.synthetic.expected import Leg as LegTruth
 from adapters.asterisk.synthetic.pbx import Member
 from adapters.asterisk.synthetic.sim import Proc
 
@@ -62,11 +71,7 @@ def open_leg(
     leg = Leg(ch, member, offline=not reachable and member.offline(ctx.now))
     if not rejected:
         member.ringing += 1
-    ctx.emit(wire.chan_event("Newchannel", ch))
-    ch.sip_callid = pbx.pbx_callid()
-    ctx.var(ch, "SIPCALLID", ch.sip_callid)
-    ch.exten = ""
-    ctx.var(ch, "DIALEDPEERNUMBER", member.ext)
+    new_leg_channel(ctx, ch, member.ext)
     if referred_by is not None:
         ctx.var(ch, "__SIPREFERREDBYHDR", referred_by)
     if queue:
@@ -81,16 +86,38 @@ def open_leg(
         leg.began = ctx.emit(wire.dial_begin(caller, ch, member.interface))
         ch.connect(caller)
         ch.exten = caller.exten
+        caller.connect(ch)
+        ctx.emit(wire.chan_event("NewConnectedLine", caller))
     else:
-        ch.connect(caller)
-        ctx.step(ch, 1, "AppDial", "(Outgoing Line)", exten=dial_exten)
-        ctx.emit(wire.chan_event("NewConnectedLine", ch))
-        leg.began = ctx.emit(wire.dial_begin(caller, ch, dial_exten))
-    caller.connect(ch)
-    ctx.emit(wire.chan_event("NewConnectedLine", caller))
+        plain_dial_begin(ctx, caller, leg, dial_exten, dial_exten)
     if not queue and not rejected:
         pbx.member_state(ctx.tl, member, "RINGING")
     return leg
+
+
+def new_leg_channel(ctx: CallCtx, ch: wire.Chan, dialed_peer: str) -> None:
+    """Newchannel of an outgoing leg, its SIP Call-ID and the DIALEDPEERNUMBER app_dial sets."""
+    ctx.emit(wire.chan_event("Newchannel", ch))
+    ch.sip_callid = ctx.pbx.pbx_callid()
+    ctx.var(ch, "SIPCALLID", ch.sip_callid)
+    ch.exten = ""
+    ctx.var(ch, "DIALEDPEERNUMBER", dialed_peer)
+
+
+def plain_dial_begin(ctx: CallCtx, caller: wire.Chan, leg: Leg, exten: str, dialstring: str) -> None:
+    """AppDial and DialBegin of a plain Dial (not app_queue); both sides then show each other."""
+    ch = leg.chan
+    ch.connect(caller)
+    ctx.step(ch, 1, "AppDial", "(Outgoing Line)", exten=exten)
+    ctx.emit(wire.chan_event("NewConnectedLine", ch))
+    leg.began = ctx.emit(wire.dial_begin(caller, ch, dialstring))
+    caller.connect(ch)
+    ctx.emit(wire.chan_event("NewConnectedLine", caller))
+
+
+def leg_truth(ctx: CallCtx, leg: Leg, end: float, *, answered: bool) -> None:
+    """Ground truth of one ring attempt: DialBegin to ``end`` (its DialEnd)."""
+    ctx.truth.legs.append(LegTruth(leg.ext, end - leg.began, leg.reached, answered))
 
 
 def leg_ringing(ctx: CallCtx, caller: wire.Chan, leg: Leg, *, queue: bool) -> None:
@@ -260,6 +287,15 @@ def answered_vars(ctx: CallCtx, caller: wire.Chan, answered_at: float, dial_star
     ctx.var(caller, "DIALEDTIME_MS", str(int(dialed * 1000)))
 
 
+def unanswered_vars(ctx: CallCtx, caller: wire.Chan) -> None:
+    """The app_dial timers of a caller that leaves without a bridge of its own (abandon, transfer)."""
+    dialed = ctx.now - ctx.truth.arrived_at
+    ctx.var(caller, "DIALEDTIME", str(int(dialed)))
+    ctx.var(caller, "DIALEDTIME_MS", str(int(dialed * 1000)))
+    ctx.var(caller, "ANSWEREDTIME", "0")
+    ctx.var(caller, "ANSWEREDTIME_MS", "0")
+
+
 def teardown(
     ctx: CallCtx,
     caller: wire.Chan,
@@ -332,3 +368,67 @@ def teardown(
         if device is not None:
             ctx.pbx.device_release(ctx.tl, device)
     release_member(ctx, leg.member, queue_call if count_queue_call is None else count_queue_call)
+
+
+# --- the call's own plain Dial (direct, internal and outbound calls) ------------------------------
+
+
+def dial_answered(
+    ctx: CallCtx, caller: wire.Chan, leg: Leg, peer_rtp_port: int, answered_by: str
+) -> wire.Bridge:
+    """The Dial is answered: bridge, and the call's outcome (plus the ring attempt of an advisor leg)."""
+    bridge = answer_dial(ctx, caller, leg, peer_rtp_port)
+    answered_at = leg.answered_at
+    assert answered_at is not None
+    if leg.member is not None:
+        leg_truth(ctx, leg, answered_at, answered=True)
+    ctx.truth.outcome, ctx.truth.answered_by, ctx.truth.answered_at = "answered", answered_by, answered_at
+    return bridge
+
+
+def dial_unanswered(ctx: CallCtx, caller: wire.Chan, leg: Leg, status: str) -> float:
+    """The advisor leg ends with DialEnd ``status``; returns that DialEnd time."""
+    t = leg_gone(ctx, leg, (status,), caller)
+    leg_truth(ctx, leg, t, answered=False)
+    ctx.var(caller, "DIALSTATUS", status)
+    return t
+
+
+def add_dial_cdr(
+    ctx: CallCtx, caller: wire.Chan, leg: Leg, dial_data: str, end: float, disposition: str
+) -> None:
+    """The CDR of the Dial: from the call's arrival, answered when the leg was."""
+    add_cdr(
+        ctx, caller, leg.chan.name, "Dial", dial_data, ctx.truth.arrived_at, leg.answered_at, end, disposition
+    )
+
+
+def hang_up_dial(
+    ctx: CallCtx,
+    caller: wire.Chan,
+    leg: Leg,
+    bridge: wire.Bridge,
+    dial_data: str,
+    *,
+    agent_hangs_up: bool,
+    dial_started: float,
+    caller_device: str | None = None,
+    leg_device: str | None = None,
+) -> None:
+    """:func:`teardown` of an answered Dial, with its ANSWERED CDR."""
+
+    def cdrs() -> None:
+        add_dial_cdr(ctx, caller, leg, dial_data, ctx.now, "ANSWERED")
+        emit_cdrs(ctx)
+
+    teardown(
+        ctx,
+        caller,
+        leg,
+        bridge,
+        agent_hangs_up=agent_hangs_up,
+        dial_started=dial_started,
+        caller_device=caller_device,
+        cdrs=cdrs,
+        leg_device=leg_device,
+    )

@@ -22,6 +22,7 @@ from adapters.asterisk.synthetic.legs import (
     leg_gone,
     leg_ringing,
     open_leg,
+    unanswered_vars,
 )
 from adapters.asterisk.synthetic.pbx import Member, QueueEntry
 from adapters.asterisk.synthetic.queue_session import QUEUE_APP_DATA, Attempt, QueueSession, end_queue_call
@@ -171,11 +172,7 @@ def _abandon(s: QueueSession, a: Attempt | None) -> None:
     if a is not None:
         s.record_leg(a, leg_gone(ctx, a.leg, ("CANCEL", "CANCEL"), caller))
     _queue_wait_vars(s)
-    dialed = ctx.now - ctx.truth.arrived_at
-    ctx.var(caller, "DIALEDTIME", str(int(dialed)))
-    ctx.var(caller, "DIALEDTIME_MS", str(int(dialed * 1000)))
-    ctx.var(caller, "ANSWEREDTIME", "0")
-    ctx.var(caller, "ANSWEREDTIME_MS", "0")
+    unanswered_vars(ctx, caller)
     ctx.var(caller, "ABANDONED", "TRUE")
     s.queue_vars(caller)
     s.add_attempt_cdrs(ctx.now)

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 
 from adapters.asterisk.synthetic import wire
 from adapters.asterisk.synthetic.ctx import CallCtx, add_cdr, emit_cdrs
-from adapters.asterisk.synthetic.expected import Leg as LegTruth
-from adapters.asterisk.synthetic.legs import Leg, answered_vars, teardown
+from adapters.asterisk.synthetic.legs import Leg, answered_vars, leg_truth, teardown
 from adapters.asterisk.synthetic.pbx import QueueEntry
 
 QUEUE_APP_DATA = "service,tT,,,120"
@@ -98,8 +97,7 @@ class QueueSession:
 
     def record_leg(self, a: Attempt, final_t: float) -> None:
         a.end = final_t
-        leg = a.leg
-        self.ctx.truth.legs.append(LegTruth(leg.ext, final_t - leg.began, leg.reached, a.answered))
+        leg_truth(self.ctx, a.leg, final_t, answered=a.answered)
 
 
 def end_queue_call(s: QueueSession, agent_hangs_up: bool) -> None:

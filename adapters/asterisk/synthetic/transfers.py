@@ -9,46 +9,54 @@ hangs up, MusicOnHoldStop on the caller, then Local channel optimisation.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 from adapters.asterisk.synthetic import wire
-from adapters.asterisk.synthetic.ctx import CallCtx, add_cdr, emit_cdrs, finish, qos_single, reset_dial_vars
+from adapters.asterisk.synthetic.ctx import add_cdr, emit_cdrs, finish, qos_single, reset_dial_vars
 from adapters.asterisk.synthetic.expected import Hold, Transfer
-from adapters.asterisk.synthetic.expected import Leg as LegTruth
 from adapters.asterisk.synthetic.legs import (
     advisor_rtp_port,
     answer_dial,
     bridge_leave,
     clear_peers,
     converse,
-    leg_gone,
+    dial_unanswered,
+    leg_truth,
     open_leg,
     release_member,
     ring_dial,
     teardown,
+    unanswered_vars,
 )
 from adapters.asterisk.synthetic.pbx import Member
 from adapters.asterisk.synthetic.queue_session import QueueSession, end_queue_call
 from adapters.asterisk.synthetic.sim import Proc
 
 
-def _target(ctx: CallCtx, current: Member, need_online: bool) -> Member | None:
+def _talk_then_pick_target(s: QueueSession, *, need_online: bool) -> Generator[float, None, Member | None]:
+    """Talk a while, then pick a free colleague; with nobody free the call simply ends (None)."""
+    ctx, p, leg = s.ctx, s.ctx.profile, s.leg
+    assert leg is not None and leg.member is not None
+    yield from converse(ctx, s.caller, leg, p.talk.sample(ctx.rng) * 0.5)
     choices = [
         m
         for m in ctx.pbx.members.values()
-        if m is not current and m.free and not (need_online and m.offline(ctx.now))
+        if m is not leg.member and m.free and not (need_online and m.offline(ctx.now))
     ]
-    return ctx.rng.choice(choices) if choices else None
+    if choices:
+        return ctx.rng.choice(choices)
+    yield p.talk.sample(ctx.rng) * 0.5
+    end_queue_call(s, ctx.rng.random() < p.p_agent_hangs_up)
+    return None
 
 
 def blind_transfer(s: QueueSession) -> Proc:
+    target = yield from _talk_then_pick_target(s, need_online=False)
+    if target is None:
+        return
     ctx, caller, p = s.ctx, s.caller, s.ctx.profile
     leg, bridge = s.leg, s.bridge
     assert leg is not None and bridge is not None and leg.member is not None
-    yield from converse(ctx, caller, leg, p.talk.sample(ctx.rng) * 0.5)
-    target = _target(ctx, leg.member, need_online=False)
-    if target is None:
-        yield p.talk.sample(ctx.rng) * 0.5
-        end_queue_call(s, ctx.rng.random() < p.p_agent_hangs_up)
-        return
     agent, src = leg.chan, leg.member
     referrer = f"<sip:{src.ext}@127.0.0.1:{5071 + src.index}>"
     ctx.var(caller, "SIPREFERRINGCONTEXT", "internal")
@@ -66,11 +74,7 @@ def blind_transfer(s: QueueSession) -> Proc:
     caller.context = "internal"
     ctx.step(caller, 1, "Queue", "service,tT,,,120", exten=target.ext)
     bridge_leave(ctx, bridge, caller)
-    dialed = ctx.now - ctx.truth.arrived_at
-    ctx.var(caller, "DIALEDTIME", str(int(dialed)))
-    ctx.var(caller, "DIALEDTIME_MS", str(int(dialed * 1000)))
-    ctx.var(caller, "ANSWEREDTIME", "0")
-    ctx.var(caller, "ANSWEREDTIME_MS", "0")
+    unanswered_vars(ctx, caller)
     s.agent_complete("transfer")
     ctx.emit(wire.bridge_event("BridgeDestroy", bridge))
     s.queue_vars(caller)
@@ -107,9 +111,7 @@ def blind_transfer(s: QueueSession) -> Proc:
         emit_cdrs(ctx, destination=target.ext, dest_context="internal")
 
     if outcome != "answer":
-        t = leg_gone(ctx, leg2, ("NOANSWER",), caller)
-        ctx.truth.legs.append(LegTruth(target.ext, t - leg2.began, leg2.reached, False))
-        ctx.var(caller, "DIALSTATUS", "NOANSWER")
+        dial_unanswered(ctx, caller, leg2, "NOANSWER")
         ctx.step(caller, 3, "Hangup", "")
         qos_single(ctx, caller)
         cdrs()
@@ -119,7 +121,7 @@ def blind_transfer(s: QueueSession) -> Proc:
     bridge2 = answer_dial(ctx, caller, leg2, advisor_rtp_port(target))
     ctx.var(caller, "BLINDTRANSFER", "")
     assert leg2.answered_at is not None
-    ctx.truth.legs.append(LegTruth(target.ext, leg2.answered_at - leg2.began, True, True))
+    leg_truth(ctx, leg2, leg2.answered_at, answered=True)
     yield from converse(ctx, caller, leg2, p.talk.sample(ctx.rng))
     teardown(
         ctx,
@@ -134,15 +136,12 @@ def blind_transfer(s: QueueSession) -> Proc:
 
 
 def attended_transfer(s: QueueSession) -> Proc:
+    target = yield from _talk_then_pick_target(s, need_online=True)
+    if target is None:
+        return
     ctx, caller, p, pbx = s.ctx, s.caller, s.ctx.profile, s.ctx.pbx
     leg, bridge = s.leg, s.bridge
     assert leg is not None and bridge is not None and leg.member is not None
-    yield from converse(ctx, caller, leg, p.talk.sample(ctx.rng) * 0.5)
-    target = _target(ctx, leg.member, need_online=True)
-    if target is None:
-        yield p.talk.sample(ctx.rng) * 0.5
-        end_queue_call(s, ctx.rng.random() < p.p_agent_hangs_up)
-        return
     agent, src = leg.chan, leg.member
     for digit in "*2":
         ctx.emit(wire.dtmf_end(agent, digit, ctx.rng.randint(90, 160)))
@@ -184,7 +183,7 @@ def attended_transfer(s: QueueSession) -> Proc:
     l1.connect(leg2.chan)
     ctx.state(l1, wire.UP)
     assert leg2.answered_at is not None
-    ctx.truth.legs.append(LegTruth(target.ext, leg2.answered_at - leg2.began, True, True))
+    leg_truth(ctx, leg2, leg2.answered_at, answered=True)
     yield p.consult.sample(ctx.rng)
     # The transferring advisor hangs up: the transfer completes.
     ctx.emit(wire.hangup_request(agent, 16))
