@@ -211,5 +211,35 @@ def demo(
     sys.exit(run_demo(var=var, listen=listen, calls_per_hour=calls_per_hour))
 
 
+@app.command()
+def classify(
+    files: Annotated[list[Path], typer.Argument(help="raw messages (.eml), read as bytes")],
+    fmt: Annotated[str, typer.Option("--format", help="table | jsonl")] = "table",
+) -> None:
+    """Automatic or human: one line per message with the kind and the reasons for the decision."""
+    from adapters.imap.classify import classify_bytes
+
+    if fmt not in ("jsonl", "table"):
+        _fail("--format must be jsonl or table")
+    unreadable = 0
+    if fmt == "table":
+        typer.echo(f"{'file':<48} {'class':<6} {'kind':<13} reasons")
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            typer.echo(f"slamon: {path}: {exc.strerror or exc}", err=True)
+            unreadable += 1
+            continue
+        result = classify_bytes(raw)
+        if fmt == "jsonl":
+            item = {"file": str(path), "class": result.cls, "kind": result.kind}
+            typer.echo(json.dumps({**item, "reasons": list(result.reasons)}, ensure_ascii=False))
+        else:
+            typer.echo(f"{path.name[:48]:<48} {result.cls:<6} {result.kind:<13} {'; '.join(result.reasons)}")
+    if unreadable:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover
     app()
