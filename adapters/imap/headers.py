@@ -23,6 +23,8 @@ _GAP = re.compile(r"[ \t\r\n]*")
 _Q_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _COMMENT = re.compile(r"\([^()]*\)")
+# parsedate_tz reports a missing zone as +0000, so whether one was written is checked here.
+_ZONE = re.compile(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:[+-]\d\d:?\d\d|[A-Za-z]{1,5})\b")
 
 
 def unfold(raw: str) -> str:
@@ -148,7 +150,8 @@ def parse_date(raw: str | None) -> tuple[float | None, str | None]:
     if raw is None:
         return None, "date-missing"
     value = unfold(raw)
-    for candidate in (value, _COMMENT.sub(" ", value)):
+    # comments first: parsedate_tz reads "(EDT) -0400" as an unknown zone, i.e. UTC
+    for candidate in (_COMMENT.sub(" ", value), value):
         try:
             parts = parsedate_tz(" ".join(candidate.split()))
         except Exception:
@@ -158,11 +161,10 @@ def parse_date(raw: str | None) -> tuple[float | None, str | None]:
         year = parts[0]
         if not 1970 <= year <= 9999:
             return None, f"date-unparsable: year {year}"
-        offset = parts[9] if parts[9] is not None else 0
+        offset = parts[9] or 0
         try:
-            return float(calendar.timegm(tuple(parts[:9])) - offset), (
-                None if parts[9] is not None else "date-no-zone: read as UTC"
-            )
+            epoch = float(calendar.timegm(tuple(parts[:9])) - offset)
         except (OverflowError, ValueError, TypeError):
             return None, "date-unparsable"
+        return epoch, (None if _ZONE.search(candidate) else "date-no-zone: read as UTC")
     return None, "date-unparsable"
