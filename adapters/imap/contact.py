@@ -28,11 +28,13 @@ _EMAIL = r"(?:e-?mail|correo(?: electronico)?)"
 # Verbs that turn "by email" from a mention ("I sent the photos by email") into a request.
 _PT_ASK = (
     r"(?:responder|responda|respondam|resposta|retorno|retornar|retornem|contato|contatar|contate"
-    r"|contatem|contactar|falar comigo|confirmar|confirme|confirmem|prefiro)"
+    r"|contatem|contactar|falar comigo|confirmar|confirme|confirmem|prefiro|avise|avisem|me avise"
+    r"|me avisem|avisar)"
 )
 _ES_ASK = (
     r"(?:responder|responda|respondan|respuesta|contestar|conteste|contactar|contactarme"
-    r"|contacten(?:me)?|comunicarse conmigo|confirmar|confirme|confirmen|prefiero)"
+    r"|contacten(?:me)?|comunicarse conmigo|confirmar|confirme|confirmen|prefiero|aviseme|avisenme"
+    r"|avisar(?:me)?)"
 )
 _PHRASES: tuple[tuple[ContactMethod, str, tuple[str, ...]], ...] = (
     # (method, language, patterns on folded text), strongest wording first
