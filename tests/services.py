@@ -203,6 +203,17 @@ class Dovecot:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    def imap_pids(self) -> list[int]:
+        """The ``imap`` processes serving logged-in clients (children of the master we started)."""
+        if self.proc is None:
+            return []
+        pids = []
+        for pid in _children(self.proc.pid):
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "imap":
+                    pids.append(pid)
+        return pids
+
     def doveadm(self, *args: str) -> str:
         doveadm = require("/usr/bin/doveadm", "dovecot-core")
         done = _run([doveadm, "-c", str(self.conf), *args], cwd=str(self.tmp))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -320,6 +322,45 @@ async def test_server_restart_reconnects_and_reports_the_gap() -> None:
     assert reason.startswith(("INBOX: ", "Sent: "))
     assert rec.states == [True, False, True, False]
     assert source.reconnects == 1
+
+
+async def test_consumer_failure_while_watching_is_retried_without_skipping(
+    dovecot: Dovecot, user: str
+) -> None:
+    rec = Collector(fail_after_batches=0)  # the first delivery fails
+    source = make_source(dovecot, user, rec)
+    async with running(source):
+        await rec.until(lambda: source.up)
+        with Mail(dovecot, user) as mail:
+            uids = [await asyncio.to_thread(mail.append, "INBOX", make_message(1), when=T0)]
+        await rec.until(lambda: len(rec.batches) == 1)
+        rec.fail_after_batches = None  # the consumer recovers
+        await rec.until(lambda: len(rec.batches) == 2 and source.up)
+    assert [m.uid for m in rec.batches[0]] == [m.uid for m in rec.batches[1]] == uids
+    assert len(rec.gaps) == 1 and "on_messages rejected 1 message(s)" in rec.gaps[0][2]
+
+
+async def test_stalled_server_is_detected_and_replaced(dovecot: Dovecot, user: str) -> None:
+    """A server that stops answering (as behind a dead NAT entry) is given up after read_timeout
+    at the next IDLE refresh, and a fresh connection takes over."""
+    rec = Collector()
+    source = make_source(dovecot, user, rec, idle_refresh=0.5, read_timeout=0.5)
+    async with running(source):
+        await rec.until(lambda: source.up)
+        stalled = dovecot.imap_pids()
+        assert len(stalled) == 2  # one per watched folder
+        for pid in stalled:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            await rec.until(lambda: len(rec.gaps) == 1 and source.up)
+            with Mail(dovecot, user) as mail:
+                await asyncio.to_thread(mail.append, "INBOX", make_message(1), when=T0)
+            await rec.until(lambda: len(rec.messages) == 1)
+        finally:
+            for pid in stalled:
+                os.kill(pid, signal.SIGCONT)
+    assert "no data from 127.0.0.1" in rec.gaps[0][2]
+    assert rec.gaps[0][1] - rec.gaps[0][0] < 5
 
 
 # -- TLS, plain refusal, login errors --------------------------------------------------------------
