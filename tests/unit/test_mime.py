@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,12 @@ def test_garbage_headers_never_raise(raw: bytes) -> None:
     for name in ("from", "to", "reply-to", "return-path"):
         mail.addresses(name)
     mail.message_ids("references")
+
+
+def test_pathological_headers_stay_fast_and_are_reported() -> None:
+    started = time.perf_counter()
+    unterminated = parse_message(b"Subject: " + b"=?utf-8?q?a" * 20_000 + b"\n\nx")
+    huge = parse_message(b"Subject: " + b"a" * 500_000 + b"\n\nx")
+    assert time.perf_counter() - started < 2.0  # quadratic scanning would take tens of seconds
+    assert "header-truncated" in {d.code for d in unterminated.defects}
+    assert len(huge.subject) == 64 * 1024
