@@ -315,3 +315,29 @@ def test_pathological_headers_stay_fast_and_are_reported() -> None:
     assert time.perf_counter() - started < 2.0  # quadratic scanning would take tens of seconds
     assert "header-truncated" in {d.code for d in unterminated.defects}
     assert len(huge.subject) == 64 * 1024
+
+
+_TOKENS = [b"=?", b"?=", b"?q?", b"\n\n", b"\r\n", b"--", b"boundary=x\n", b"charset=", b"<adf>", b"\xff"]
+
+
+@st.composite
+def mutated_fixtures(draw: st.DrawFn) -> bytes:
+    """Real messages with bytes cut, flipped and spliced: broken in the ways transfers break mail."""
+    data = bytearray(draw(st.sampled_from(FIXTURES)).read_bytes())
+    for _ in range(draw(st.integers(1, 8))):
+        pos = draw(st.integers(0, len(data)))
+        action = draw(st.sampled_from(["insert", "delete", "garbage"]))
+        if action == "insert":
+            data[pos:pos] = draw(st.sampled_from(_TOKENS))
+        elif action == "delete":
+            del data[pos : pos + draw(st.integers(1, 64))]
+        else:
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+    return bytes(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_fixtures())
+def test_mutated_fixtures_never_raise(raw: bytes) -> None:
+    mail = parse_message(raw)
+    assert analyse(mail).classification.reasons
