@@ -26,7 +26,7 @@ from adapters.imap import signals
 from adapters.imap.contact import own_words, requested_in_text
 from adapters.imap.leads import LeadInfo, find_lead
 from adapters.imap.mime import ParsedMail, parse_message
-from monitor.domain.mail import Classification, ContactMethod
+from monitor.domain.mail import Classification, ContactMethod, MailKind
 
 _PHONE = re.compile(r"\+?\(?\d[\d ().-]{6,}\d")
 
@@ -46,22 +46,17 @@ def _notes(mail: ParsedMail) -> list[str]:
     return []
 
 
-def _auto(kind: str, reasons: list[str], mail: ParsedMail) -> MailAnalysis:
-    return MailAnalysis(
-        Classification("auto", kind, tuple(dict.fromkeys(reasons + _notes(mail)))),  # type: ignore[arg-type]
-        None,
-        None,
-        None,
-        None,
-    )
+def _auto(kind: MailKind, reasons: list[str], mail: ParsedMail) -> MailAnalysis:
+    unique = tuple(dict.fromkeys(reasons + _notes(mail)))
+    return MailAnalysis(Classification("auto", kind, unique), None, None, None, None)
 
 
 def _machine_decision(mail: ParsedMail) -> MailAnalysis | None:
     """Steps 1-4: evidence that no lead content can outweigh."""
+    report = signals.report(mail)
     found = signals.challenge(mail)
     if found:
-        return _auto("autoreply", found + (signals.report(mail) or ("", []))[1], mail)
-    report = signals.report(mail)
+        return _auto("autoreply", found + (report[1] if report else []), mail)
     if report:
         return _auto(report[0], report[1] + signals.bounce(mail), mail)
     found = signals.bounce(mail)

@@ -57,7 +57,7 @@ def null_return_path(mail: ParsedMail) -> bool:
 def report(mail: ParsedMail) -> tuple[MailKind, list[str]] | None:
     """RFC 6522 reports: delivery status (bounce), disposition (read receipt), ARF feedback."""
     own = {p.content_type for p in mail.parts if not p.attached}
-    kind_of = {
+    kind_of: dict[str, MailKind] = {
         "delivery-status": "bounce",
         "disposition-notification": "receipt",
         "feedback-report": "notification",
@@ -73,8 +73,7 @@ def report(mail: ParsedMail) -> tuple[MailKind, list[str]] | None:
         "disposition-notification": f"MDN, Disposition: {fields.get('disposition', '?')}",
         "feedback-report": f"ARF, Feedback-Type: {fields.get('feedback-type', '?')}",
     }[rtype]
-    kind: MailKind = kind_of[rtype]  # type: ignore[assignment]
-    return kind, [f"multipart/report; report-type={rtype} ({detail})"]
+    return kind_of[rtype], [f"multipart/report; report-type={rtype} ({detail})"]
 
 
 def challenge(mail: ParsedMail) -> list[str]:
