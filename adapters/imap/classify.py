@@ -78,7 +78,8 @@ def analyse(mail: ParsedMail) -> MailAnalysis:
     lead = find_lead(mail)
     if lead is not None:
         overridden = [f"outweighs {r}" for r in list_reasons + machine]
-        reasons = ("lead: " + lead.reasons[0], *lead.reasons[1:], *overridden)
+        asked = _asked(lead.requested_contact, lead.contact_reason)
+        reasons = ("lead: " + lead.reasons[0], *lead.reasons[1:], *overridden, *asked)
         return MailAnalysis(
             Classification("human", "lead", reasons),
             lead,
@@ -101,9 +102,13 @@ def analyse(mail: ParsedMail) -> MailAnalysis:
     if method in ("phone", "sms"):
         number = _PHONE.search(own_words(mail.text))
         phone = number.group(0) if number else None
-    return MailAnalysis(
-        Classification("human", "human", tuple(said + _notes(mail))), None, method, why, phone
-    )
+    reasons = tuple(said + _notes(mail) + _asked(method, why))
+    return MailAnalysis(Classification("human", "human", reasons), None, method, why, phone)
+
+
+def _asked(method: ContactMethod | None, why: str | None) -> list[str]:
+    """The requested contact method is a decision too (a phone request lets a call be the reply)."""
+    return [f"requested contact: {method} ({why})"] if method else []
 
 
 def classify(mail: ParsedMail) -> Classification:

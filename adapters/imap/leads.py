@@ -258,7 +258,9 @@ def _requested(
     if "contact" in fields:
         method = method_from_value(fields["contact"])
         if method:
-            return method, f'form field "preferred contact: {fields["contact"]}"'
+            # the value is the customer's typing: keep addresses and numbers out of the reason
+            shown = _PHONE.sub("#", _ADDRESS.sub("***", fields["contact"]))[:40]
+            return method, f'form field "preferred contact: {shown}"'
     if adf is not None and adf.preferred is not None:
         return adf.preferred, f"ADF {adf.preferred} preferredcontact=1"
     found = requested_in_text((adf.comments if adf and adf.comments else "") + "\n" + text)

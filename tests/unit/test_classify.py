@@ -475,3 +475,11 @@ def test_human_asking_for_a_call_yields_the_number() -> None:
     result = run({}, "My car makes a noise. Please call me at (313) 555-0177.\n")
     assert result.requested_contact == "phone"
     assert result.customer_phone == "(313) 555-0177"
+
+
+def test_contact_reasons_carry_no_address_or_number() -> None:
+    raw = WEB_FORM_LEAD.replace("WhatsApp / SMS", "Call me on 313-555-0199 or pedro.gomez@example.org")
+    result = analyse(parse_message(raw.encode()))
+    assert result.requested_contact == "phone"
+    joined = " ".join(result.classification.reasons)
+    assert "313-555" not in joined and "pedro.gomez@" not in joined
