@@ -36,6 +36,7 @@ EVIDENCE_HEADERS = (
 _ADDRESS_HEADERS = frozenset({"from", "sender", "reply-to", "to", "return-path"})
 _ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
 MAX_EVIDENCE_VALUE = 200
+_FORWARD = re.compile(r"^\s*(?:fwd?|wg|enc|rv|tr|i|pd|doorst|vs|vb|转发|轉寄|転送)\s*[:：]", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +126,10 @@ def translate_parsed(
 ) -> MailSeen:
     analysis = analyse(mail)
     sender = next((addr for _, addr in mail.addresses("from")), "")
-    # A lead is a customer's inquiry even when the dealer's own website sends it from its domain.
-    outbound = bool(sender) and mailbox.is_dealer(sender) and analysis.classification.kind != "lead"
+    # A lead is a customer's inquiry even when the dealer's own website sends it from its domain;
+    # an advisor forwarding a lead to a colleague is still the dealer talking.
+    website_lead = analysis.classification.kind == "lead" and not _FORWARD.match(mail.subject)
+    outbound = bool(sender) and mailbox.is_dealer(sender) and not website_lead
     customer = _customer(mail, analysis, outbound, sender, mailbox)
     phone = None if outbound else analysis.customer_phone
     if phone and len(normalise_number(phone).lstrip("+")) < 7:

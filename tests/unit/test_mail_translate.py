@@ -100,6 +100,17 @@ def test_lead_customer_and_phone(prefix: str, customer: str, phone: str) -> None
     assert item.requested_contact == "email"
 
 
+def test_a_lead_forwarded_by_an_advisor_stays_outbound() -> None:
+    raw = path("201").read_bytes().replace(b"DealerWeb Leads <noreply@example.net>", b"a@example.com")
+
+    def direction(data: bytes) -> str:
+        item = translate(data, received_at=0.0, folder="Sent", uid=1, uidvalidity=1, mailbox=DEALER, key=KEY)
+        return item.direction
+
+    assert direction(raw) == "inbound"  # the website's own domain: still the customer's
+    assert direction(raw.replace(b"Subject: ADF Lead", b"Subject: Fwd: ADF Lead")) == "outbound"
+
+
 def test_auto_mail_is_classified_and_threaded() -> None:
     ooo = seen("206")
     assert (ooo.classification.cls, ooo.classification.kind) == ("auto", "ooo")
