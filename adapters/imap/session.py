@@ -240,7 +240,10 @@ class ImapSession:
 
     async def examine(self, folder: str) -> Examined:
         """EXAMINE (read-only SELECT) ``folder``: its UIDVALIDITY, message count and UIDNEXT."""
-        done = await self.command("EXAMINE", quote(encode_mailbox(folder)))
+        try:
+            done = await self.command("EXAMINE", quote(encode_mailbox(folder)))
+        except ImapCommandError as exc:  # say which folder: the server's text may not
+            raise ImapCommandError("EXAMINE", exc.status, f"{exc.text} (folder {folder!r})") from None
         uidvalidity: int | None = None
         uidnext: int | None = None
         for resp in done.untagged:

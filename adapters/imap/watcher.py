@@ -26,8 +26,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from adapters.imap.errors import ImapAuthError, ImapConfigError, ImapError, ImapTlsError
-from adapters.imap.reader import FolderReader
+from adapters.imap.errors import (
+    ImapAuthError,
+    ImapCommandError,
+    ImapConfigError,
+    ImapError,
+    ImapTlsError,
+)
+from adapters.imap.reader import FolderReader, ImapConsumerError
 from adapters.imap.session import Examined, ImapSession
 
 __all__ = ["Connect", "FolderTarget", "FolderWatcher", "backoff_delay", "resolve_folder"]
@@ -127,10 +133,15 @@ class FolderWatcher:
                 self._on_up(self, started)
                 await self._reader.catch_up(session, examined)
                 await self._watch(session, examined)
-            except (ImapAuthError, ImapTlsError, ImapConfigError) as exc:
-                # Will not heal by itself, but the admin may fix it without restarting slamon.
+            except (ImapAuthError, ImapTlsError, ImapConfigError, ImapCommandError) as exc:
+                # Will not heal by itself (wrong password or certificate, missing folder...), but the
+                # admin may fix it without restarting slamon.
                 reason = str(exc)
                 log.error("IMAP %s: %s; retrying with backoff", self.target.role, reason)
+            except ImapConsumerError as exc:
+                # Not a mail problem: show where the consumer failed. The chunk is delivered again.
+                reason = str(exc)
+                log.error("IMAP %s: %s; retrying with backoff", self.target.role, reason, exc_info=exc)
             except (ImapError, OSError) as exc:
                 reason = str(exc) or type(exc).__name__
                 log.warning("IMAP %s folder %r: %s", self.target.role, self.folder, reason)

@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from adapters.imap.errors import ImapAuthError, ImapConfigError, ImapTlsError, ReadOnlyViolation
+from adapters.imap.errors import (
+    ImapAuthError,
+    ImapCommandError,
+    ImapConfigError,
+    ImapTlsError,
+    ReadOnlyViolation,
+)
 from adapters.imap.reader import ImapConsumerError
 from adapters.imap.session import ImapSession
 from adapters.imap.source import ImapSource
@@ -127,6 +133,12 @@ async def test_configured_sent_and_extra_folder_with_non_ascii_name(dovecot: Dov
 
     assert counts == {"INBOX": 0, "Gesendete Elemente": 1, "Anfragen/Rückruf": 1}
     assert {m.folder for m in rec.messages} == {"Gesendete Elemente", "Anfragen/Rückruf"}
+
+
+async def test_a_missing_extra_folder_is_named_in_the_error(dovecot: Dovecot, user: str) -> None:
+    source = make_source(dovecot, user, Collector(), extra_folders=["Leads"])
+    with pytest.raises(ImapCommandError, match=r"EXAMINE failed: NO .*folder 'Leads'"):
+        await source.sync_once()
 
 
 async def test_reading_changes_no_flags(dovecot: Dovecot, user: str) -> None:

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.imap.errors import ImapConfigError, ImapConnectionError, ReadOnlyViolation
+from adapters.imap.errors import ImapConfigError, ImapConnectionError, ImapConnectionLost, ReadOnlyViolation
 from adapters.imap.guard import check_read_only, is_loopback, require_secure_transport
 from adapters.imap.reader import FolderReader
 from adapters.imap.session import ImapSession
 from adapters.imap.state import FolderPosition, JsonFileImapStateStore, MemoryImapStateStore
+from adapters.imap.transport import ImapStream
 from adapters.imap.watcher import FolderTarget, FolderWatcher, backoff_delay
 from adapters.imap.wire import (
     RawResponse,
@@ -229,3 +230,18 @@ async def test_watcher_backs_off_between_failed_connects_without_reporting_down(
     assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
     assert ups == [] and not watcher.up
     assert watcher.last_error is not None and "Connection refused" in watcher.last_error
+
+
+async def test_stream_reads_lines_longer_than_the_buffer_and_literals() -> None:
+    reader = asyncio.StreamReader(limit=1024)
+    uids = " ".join(str(n) for n in range(1, 200_001))
+    reader.feed_data(f"* SEARCH {uids}\r\n".encode())
+    reader.feed_data(b"* 1 FETCH (UID 7 BODY[HEADER] {5}\r\nab\r\nc)\r\n")
+    reader.feed_eof()
+    stream = ImapStream(reader, None, peer="test", read_timeout=1.0)  # type: ignore[arg-type]
+    search = await stream.read_response()
+    assert search.first == f"* SEARCH {uids}".encode()
+    fetch = await stream.read_response()
+    assert fetch.data_after(3) == [["UID", "7", "BODY[HEADER]", b"ab\r\nc"]]
+    with pytest.raises(ImapConnectionLost, match="closed the connection"):
+        await stream.read_response()
