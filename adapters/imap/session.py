@@ -240,6 +240,7 @@ class ImapSession:
 
     async def examine(self, folder: str) -> Examined:
         """EXAMINE (read-only SELECT) ``folder``: its UIDVALIDITY, message count and UIDNEXT."""
+        self.exists = None  # the previous folder's count must not stand in for a missing EXISTS
         try:
             done = await self.command("EXAMINE", quote(encode_mailbox(folder)))
         except ImapCommandError as exc:  # say which folder: the server's text may not
