@@ -24,7 +24,8 @@ from monitor.config import Settings, SiteSettings
 from monitor.domain.calls import CompletedCall
 from monitor.domain.live import live_calls
 from monitor.domain.tracker import SiteRules
-from monitor.metrics import IdleMailbox, SiteThresholds, SlamonMetrics
+from monitor.mailboxes import MailRuntime
+from monitor.metrics import SiteThresholds, SlamonMetrics
 from monitor.service.calls import CallService, CallSink
 from monitor.service.writer import BatchWriter
 from monitor.store.engine import make_engine, safe_url, upgrade
@@ -59,6 +60,9 @@ class Daemon:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     port: int | None = None
+    # Replaces the IMAP sources (the demo mailbox): called with the mail runtime to feed it messages.
+    mail_feed: Callable[[MailRuntime], Coroutine[Any, Any, None]] | None = None
+    mail: MailRuntime | None = None
 
     def thresholds(self) -> list[SiteThresholds]:
         out = []
@@ -106,8 +110,19 @@ class Daemon:
         for site_cfg in settings.site:
             if not any(s.site == site_cfg.id for s in self.sites):
                 metrics.add_site(_IdleSite(site_cfg, settings))
-        for mailbox in settings.mailbox:  # zeros until the inquiry service is wired to the metrics
-            metrics.add_mailbox(IdleMailbox(mailbox.site, mailbox.label, mailbox.kind))
+        self.mail = MailRuntime(
+            settings, engine, key, metrics=metrics, on_gap=writer.submit_gap, clock=self.clock
+        )
+        loaded = await asyncio.to_thread(self.mail.load_history)
+        log.info("mailboxes: %d stored message(s) reloaded into %d mailbox(es)", loaded, len(self.mail.books))
+        if self.mail_feed is None:
+            self.mail.build_sources()
+        for probe in self.mail.probes:
+            metrics.add_mailbox(probe)
+        for imap_source in self.mail.sources:
+            metrics.add_source(imap_source)
+        for site in self.sites:
+            site.service.sinks.append(self.mail.on_call)
         ctx = AppContext(
             engine=engine,
             tokens=load_tokens(settings.api.tokens_file),
@@ -127,6 +142,9 @@ class Daemon:
                     tg.create_task(site.source.run(), name=f"ami-{site.site}")
                 api = tg.create_task(server.serve(), name="api")
                 tg.create_task(self._housekeeping(), name="housekeeping")
+                tg.create_task(self.mail.run(), name="mailboxes")
+                if self.mail_feed is not None:
+                    tg.create_task(self.mail_feed(self.mail), name="mail-feed")
                 for job in extra:
                     tg.create_task(job(self))
                 while not server.started and not api.done():
@@ -137,6 +155,7 @@ class Daemon:
                 log.info("stopping: draining sources and the store writer")
                 for site in self.sites:
                     await site.source.close()
+                await self.mail.close()
                 now = self.clock()
                 for site in self.sites:
                     # Calls in progress are recorded (flagged approximate, reason "shutdown") rather than

@@ -9,7 +9,7 @@ import builtins
 import json
 from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -178,6 +178,11 @@ class SqlInquiryRepository:
         return CallPage(items=items, next_cursor=cursor)
 
 
+class StoredPosition(NamedTuple):
+    uidvalidity: int
+    last_uid: int
+
+
 class SqlImapPositionStore:
     """``adapters.imap.state.ImapStateStore`` on the database; each save is its own short transaction
     because it must be durable before the next batch is read (the store's usual batching would
@@ -186,7 +191,7 @@ class SqlImapPositionStore:
     def __init__(self, engine: Any) -> None:
         self._engine = engine
 
-    def load(self, site: str, mailbox: str, folder: str) -> tuple[int, int] | None:
+    def load(self, site: str, mailbox: str, folder: str) -> StoredPosition | None:
         pos = table("imap_position")
         with Session(self._engine) as session:
             row = session.execute(
@@ -194,7 +199,7 @@ class SqlImapPositionStore:
                     pos.c.site == site, pos.c.mailbox == mailbox, pos.c.folder == folder
                 )
             ).first()
-        return None if row is None else (int(row[0]), int(row[1]))
+        return None if row is None else StoredPosition(int(row[0]), int(row[1]))
 
     def save(self, site: str, mailbox: str, folder: str, uidvalidity: int, last_uid: int) -> None:
         pos = table("imap_position")
