@@ -1,7 +1,8 @@
 """Helpers for tests (and the bench) against the throwaway Dovecot of ``tests.services``.
 
-The *test* puts mail in place - with its own imaplib connection (APPEND with explicit INTERNALDATEs)
-or by writing maildir files directly - never through slamon, which only reads.
+``make_source`` and ``running`` build and run the source under test. The *test* puts mail in place -
+with its own imaplib connection (APPEND with explicit INTERNALDATEs) or by writing maildir files
+directly - never through slamon, which only reads.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import os
 import pwd
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from adapters.imap.fetched import FetchedMessage
+from adapters.imap.source import ImapSource
+from adapters.imap.state import MemoryImapStateStore
 from adapters.imap.wire import encode_mailbox
 from tests.services import Dovecot
 
@@ -153,3 +159,34 @@ class Collector:
             if time.monotonic() > deadline:
                 raise AssertionError(f"condition not met within {timeout}s; states={self.states}")
             await asyncio.sleep(0.01)
+
+
+def make_source(server: Dovecot, user: str, rec: Collector, **options: Any) -> ImapSource:
+    """An ImapSource for ``user`` on ``server`` reporting to ``rec``; plain IMAP on loopback and quick
+    reconnects unless ``options`` say otherwise."""
+    options.setdefault("store", MemoryImapStateStore())
+    options.setdefault("tls", "none")
+    options.setdefault("host", "127.0.0.1")
+    options.setdefault("port", server.port)
+    options.setdefault("password", SecretStr(server.passwords[user]))
+    return ImapSource(
+        site="detroit",
+        mailbox="internet_inquiry",
+        username=user,
+        on_messages=rec.on_messages,
+        on_gap=rec.on_gap,
+        on_state=rec.on_state,
+        backoff_base=0.05,
+        backoff_cap=0.3,
+        **options,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(source: ImapSource) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(source.run())
+    try:
+        yield task
+    finally:
+        await source.close()
+        await asyncio.wait_for(task, WAIT)
