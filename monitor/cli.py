@@ -104,6 +104,45 @@ def replay(
         completed.clear()
 
 
+@app.command()
+def sync(config: Annotated[Path, typer.Option("--config", "-c", help="slamon.toml")]) -> None:
+    """One read-only pass over every configured mailbox: store what was found, evaluate, exit."""
+    import asyncio
+
+    from adapters.imap.errors import ImapError
+    from monitor.domain.inquiries import summarize
+    from monitor.mailboxes import MailRuntime
+    from monitor.store.engine import make_engine, upgrade
+
+    settings = _settings(config)
+    if not settings.mailbox:
+        _fail("no [[mailbox]] configured")
+    try:
+        key = settings.hmac_key()
+    except ConfigError as exc:
+        _fail(str(exc))
+    engine = make_engine(settings.monitor.database_url)
+    try:
+        upgrade(engine)
+        mail = MailRuntime(settings, engine, key)
+        mail.load_history()
+        try:
+            mail.build_sources()
+            counts = asyncio.run(mail.sync_once())
+        except (ImapError, ConfigError, OSError) as exc:
+            _fail(f"sync failed: {exc}", code=1)
+        views = mail.evaluate()
+    finally:
+        engine.dispose()
+    for name, count in counts.items():
+        typer.echo(f"{name}: {count} message(s) read")
+    totals = summarize(views)
+    typer.echo(
+        f"inquiries: {len(views)} ({totals['open']} open, {totals['at_risk']} at risk, "
+        f"{totals['met']} met, {totals['breached']} breached)"
+    )
+
+
 @report_app.command("inquiries")
 def report_inquiries(
     config: Annotated[Path, typer.Option("--config", "-c", help="slamon.toml")],
