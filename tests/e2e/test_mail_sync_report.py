@@ -28,7 +28,8 @@ def eml(msg_id: str, sender: str, to: str, subject: str, body: str, *, date: flo
 
     head = (
         f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {msg_id}\r\n"
-        f"Date: {formatdate(date)}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n{extra}\r\n"
+        f"Date: {formatdate(date)}\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n{extra}\r\n"
     )
     return head.encode() + body.encode()
 
@@ -95,7 +96,12 @@ id = "detroit"
 timezone = "America/Detroit"
 country = "US"
 subdivision = "MI"
-hours = {{ mon = ["07:30-18:00"], tue = ["07:30-18:00"], wed = ["07:30-18:00"], thu = ["07:30-18:00"], fri = ["07:30-18:00"] }}
+[site.hours]
+mon = ["07:30-18:00"]
+tue = ["07:30-18:00"]
+wed = ["07:30-18:00"]
+thu = ["07:30-18:00"]
+fri = ["07:30-18:00"]
 
 [[mailbox]]
 site = "detroit"
