@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.prometheus import ALERTMANAGER_CONFIG, RULES, PrometheusStack, alertmanager_test_config
+from tests.e2e.prometheus import ALERTMANAGER_CONFIG, RULES, alertmanager_test_config
 from tests.paths import REPO
-from tests.services import require
+from tests.services import free_port, require
 
 pytestmark = pytest.mark.service
 
@@ -104,22 +104,21 @@ def test_amtool_routes_by_severity_and_site(labels: list[str], receiver: str) ->
 async def test_rules_as_loaded_by_prometheus(tmp_path: Path) -> None:
     """Every alert has for, a known severity, summary/description with values and a runbook_url whose
     anchor is a heading of docs/alerts.md; paging alerts are gated on business hours."""
-    stack = PrometheusStack(slamon_target="127.0.0.1:9", alertmanager_config="route: {receiver: x}\n")
     prometheus = require("prometheus", "prometheus")
-    stack.tmp = tmp_path
+    port = free_port()
     (tmp_path / "prometheus.yml").write_text(f"rule_files:\n  - {RULES}\n")
     proc = subprocess.Popen(
         [
             prometheus,
             f"--config.file={tmp_path / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{stack.prom_port}",
+            f"--web.listen-address=127.0.0.1:{port}",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        rules = await _loaded_rules(stack)
+        rules = await _loaded_rules(f"http://127.0.0.1:{port}")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -145,11 +144,11 @@ async def test_rules_as_loaded_by_prometheus(tmp_path: Path) -> None:
     assert {"slamon:sla_met:ratio_1h", "slamon:calls_abandoned:ratio_1h"} <= records
 
 
-async def _loaded_rules(stack: PrometheusStack) -> list[dict[str, Any]]:
+async def _loaded_rules(prom_url: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(timeout=2.0) as client:
         for _ in range(150):
             try:
-                r = await client.get(f"{stack.prom_url}/api/v1/rules")
+                r = await client.get(f"{prom_url}/api/v1/rules")
                 groups = r.json()["data"]["groups"]
                 if groups:
                     return [rule for g in groups for rule in g["rules"]]
