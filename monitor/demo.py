@@ -19,8 +19,10 @@ from pathlib import Path
 
 from adapters.asterisk.simulator import AmiSimulator
 from adapters.asterisk.synthetic import TrafficGenerator, TrafficProfile
-from monitor.config import ApiSettings, MonitorSettings, PbxSettings, Settings, SiteSettings
+from adapters.imap.demo import DemoMailbox
+from monitor.config import ApiSettings, MailboxSettings, MonitorSettings, PbxSettings, Settings, SiteSettings
 from monitor.domain.calls import CompletedCall
+from monitor.mailboxes import MailRuntime
 from monitor.runtime import Daemon
 from monitor.tokens import create_token
 from monitor.views import call_table_header, call_table_row
@@ -57,6 +59,17 @@ def demo_settings(var: Path, listen: str, ami_port: int) -> Settings:
                 ping_interval_s=5.0,
             )
         ],
+        # Fed by the built-in demo mailbox (no IMAP server is contacted); dealer mail is @dealer.example.
+        mailbox=[
+            MailboxSettings(
+                site=DEMO_SITE,
+                name="service",
+                host="127.0.0.1",
+                tls="none",
+                username="service@dealer.example",
+                dealer_domains=["dealer.example"],
+            )
+        ],  # fmt: skip
     )
 
 
@@ -84,6 +97,26 @@ class Board:
                 self.draw()
             await asyncio.sleep(self.interval)
 
+    def _inquiries(self, now: float) -> list[str]:
+        mail = self.daemon.mail
+        if mail is None:
+            return []
+        views = [v for probe in mail.probes for v in probe.inquiries(now)]
+        open_ = [v for v in views if v.status == "open"]
+        met = sum(1 for v in views if v.status == "met")
+        breached = sum(1 for v in views if v.status == "breached")
+        risk = sum(1 for v in open_ if v.at_risk)
+        lines = ["", f"EMAIL INQUIRIES: {len(open_)} open ({risk} at risk), {met} met, {breached} breached"]
+        lines.append("  received  customer              kind      business min  left min  status")
+        for v in sorted(views, key=lambda v: -v.received_at)[:8]:
+            received = time.strftime("%H:%M:%S", time.localtime(v.received_at))
+            state = v.status + (" AT RISK" if v.at_risk and v.status == "open" else "")
+            lines.append(
+                f"  {received}  {v.customer_masked[:20]:<20}  {v.requested_contact or 'email':<8}  "
+                f"{v.business_seconds_elapsed / 60:>12.1f}  {v.remaining_s / 60:>8.1f}  {state}"
+            )
+        return lines
+
     def draw(self) -> None:
         now = time.time()
         lines = ["\x1b[H\x1b[2J" + f"slamon demo  {time.strftime('%H:%M:%S')}   (Ctrl-C to stop)", ""]
@@ -95,6 +128,7 @@ class Board:
                 f"  {c.state:<10} {c.queue or '-':<9} {c.since_arrival_s:>10.1f} s  {c.rings:>5}  "
                 f"{c.hold_s:>6.1f}  {c.agent or '-'}"
             )
+        lines += self._inquiries(now)
         lines += ["", "LATEST MEASURED CALLS", call_table_header()]
         lines += [call_table_row(c.record) for c in self.recent]
         for site in self.daemon.sites:
@@ -126,6 +160,12 @@ def run_demo(*, var: Path, listen: str, calls_per_hour: float, seed: int | None 
         port = await sim.start()
         settings = demo_settings(var, listen, port)
         daemon = Daemon(settings)
+        demo_mail = DemoMailbox(site=DEMO_SITE, mailbox="service")
+
+        async def feed_mail(mail: MailRuntime) -> None:
+            await demo_mail.run(mail.feed, daemon.stop)
+
+        daemon.mail_feed = feed_mail
         board = Board(daemon)
         daemon.extra_sinks.append(board.sink)
         loop = asyncio.get_running_loop()

@@ -140,11 +140,11 @@ class ImapSource:
     def from_settings(
         cls, settings: MailboxSettings, *, store: ImapStateStore, on_messages: OnMessages, **options: object
     ) -> ImapSource:
-        """Build from a ``[[mailbox]]`` entry. The mailbox label is its ``name``, else its ``kind``
-        (a bounded label, never the account address)."""
+        """Build from a ``[[mailbox]]`` entry. The mailbox label is ``MailboxSettings.label``: its
+        ``name``, else the account's local part (a bounded label, never the account address)."""
         return cls(
             site=settings.site,
-            mailbox=settings.name or settings.kind,
+            mailbox=settings.label,
             host=settings.host,
             port=settings.port,
             username=settings.username,
