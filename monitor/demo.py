@@ -69,7 +69,7 @@ def demo_settings(var: Path, listen: str, ami_port: int) -> Settings:
                 username="service@dealer.example",
                 dealer_domains=["dealer.example"],
             )
-        ],  # fmt: skip
+        ],
     )
 
 
