@@ -80,8 +80,7 @@ def scenario(base: float) -> tuple[Items, dict[str, float]]:
         t0 = items[0][0]
         rebased = [(base + t - t0, raw) for t, raw in items]
         arrival = next(t for t, raw in rebased if raw.startswith("Event: Newchannel") and "carrier" in raw)
-        last = rebased[-1][0]
-        marks[f"{name}_end"] = last
+        marks[f"{name}_end_of_call"] = rebased[-1][0]
         if name == "ring":
             marks["ring_cross"] = arrival + ANSWER_STANDARD_S
             marks["ring_answered"] = next(t for t, raw in rebased if raw.startswith("Event: AgentConnect"))
@@ -234,8 +233,24 @@ async def test_ringing_and_hold_breaches_page_oncall_then_resolve(tmp_path: Path
                 lambda: hook.first(RING, "resolved") and hook.first(HOLD, "resolved"), 40, "both resolved"
             )
             async with httpx.AsyncClient(timeout=5.0) as client:
-                still = [a for a in await stack.alerts(client) if a["labels"]["alertname"] in (RING, HOLD)]
-                assert still == []
+                await asyncio.wait_for(sim.finished.wait(), 30)  # both calls have hung up
+                await _until(lambda: time.time() > marks["hold_end_of_call"] + 2.0, 30, "the last hang-up")
+                text = (await client.get(metrics_url)).text
+                for name, labels in (
+                    ("slamon_calls_ringing", {"site": "detroit", "queue": "service"}),
+                    ("slamon_longest_ringing_call_seconds", {"site": "detroit", "queue": "service"}),
+                    ("slamon_calls_on_hold", {"site": "detroit"}),
+                    ("slamon_longest_current_hold_seconds", {"site": "detroit"}),
+                ):
+                    assert _gauge(text, name, **labels) == 0.0, name
+                assert (
+                    _gauge(text, "slamon_calls_total", site="detroit", queue="service", outcome="answered")
+                    == 2
+                )
+                still = [
+                    a for a in await stack.alerts(client) if a["labels"]["alertname"].startswith("SlamonCall")
+                ]
+                assert still == []  # neither firing nor pending
                 stop.set()
                 await asyncio.gather(*pollers)
                 report = _report(marks, watch, hook)
