@@ -44,6 +44,10 @@ class PolicySettings(_Strict):
     max_hold_s: float = Field(30.0, gt=0)
     first_reply_business_s: float = Field(3600.0, gt=0)
     acknowledge_business_days: float = Field(2.0, gt=0)
+    # Reporting only (the service-level formula of /api/v1/sla/summary): a caller who hangs up unanswered
+    # within this many seconds of arriving is a short abandon, left out of the denominator. Not part of
+    # the evaluated policy, so changing it changes no policy version and no stored evaluation.
+    short_abandon_s: float = Field(5.0, ge=0)
     version: str | None = None
 
     def to_domain(self) -> SlaPolicy:
@@ -210,6 +214,13 @@ class Settings(_Strict):
         if "version" not in site.policy.model_fields_set:
             merged["version"] = None
         return PolicySettings(**merged).to_domain()
+
+    def short_abandon_s(self, site_id: str) -> float:
+        """The site's short-abandon threshold (its override, else the global one; unknown site: global)."""
+        site = next((s for s in self.site if s.id == site_id), None)
+        if site is not None and site.policy is not None and "short_abandon_s" in site.policy.model_fields_set:
+            return site.policy.short_abandon_s
+        return self.policy.short_abandon_s
 
     def hmac_key(self) -> bytes:
         path = self.monitor.hmac_key_file
