@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from monitor.config import Settings
 from monitor.tokens import Role, role_of
 
 
@@ -21,9 +23,17 @@ class AppContext:
     engine: Engine
     tokens: dict[str, Role]
     metrics_registry: Any
+    # Site time zones (report buckets, ISO instants) and reporting thresholds; unknown sites are UTC.
+    settings: Settings = field(default_factory=Settings)
     live: Callable[[float], list[dict[str, Any]]] = field(default=lambda now: [])
     ready: Callable[[], tuple[bool, dict[str, Any]]] = field(default=lambda: (True, {}))
     clock: Callable[[], float] = field(default=lambda: __import__("time").time())
+
+
+def site_zone(ctx: AppContext, site: str | None) -> ZoneInfo:
+    """The site's IANA zone; UTC for no site or a site that is not configured."""
+    found = next((s for s in ctx.settings.site if s.id == site), None) if site else None
+    return ZoneInfo(found.timezone if found is not None else "UTC")
 
 
 def get_context(request: Request) -> AppContext:
