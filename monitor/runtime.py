@@ -127,6 +127,7 @@ class Daemon:
             engine=engine,
             tokens=load_tokens(settings.api.tokens_file),
             metrics_registry=metrics.registry,
+            settings=settings,
             live=self._live_json,
             ready=lambda: self._ready(writer),
             clock=self.clock,
