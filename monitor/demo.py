@@ -171,7 +171,9 @@ def run_demo(*, var: Path, listen: str, calls_per_hour: float, seed: int | None 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, daemon.stop.set)
-        token = create_token(settings.api.tokens_file or var / "tokens", "auditor")
+        tokens_file = settings.api.tokens_file or var / "tokens"
+        token = create_token(tokens_file, "auditor")
+        board_token = create_token(tokens_file, "wallboard")
 
         async def announce(d: Daemon) -> None:
             await d.started.wait()
@@ -183,7 +185,7 @@ def run_demo(*, var: Path, listen: str, calls_per_hour: float, seed: int | None 
                 f"  API docs:   {base}/docs\n"
                 f"  calls API:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/calls\n"
                 f"  live calls: curl -H 'Authorization: Bearer {token}' {base}/api/v1/calls/live\n"
-                f"  wallboard:  {base}/wallboard (comes with the wallboard work; the board below is live)",
+                f"  wallboard:  {base}/wallboard#token={board_token}",
                 flush=True,
             )
             if not board.tty:

@@ -27,8 +27,10 @@ from monitor.domain.tracker import SiteRules
 from monitor.mailboxes import MailRuntime
 from monitor.metrics import SiteThresholds, SlamonMetrics
 from monitor.service.calls import CallService, CallSink
+from monitor.service.wallboard import BoardSite, BoardSource, FiguresReader, Wallboard
 from monitor.service.writer import BatchWriter
 from monitor.store.engine import make_engine, safe_url, upgrade
+from monitor.store.wallboard_queries import answer_figures_reader
 from monitor.tokens import load_tokens
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Daemon:
     # Replaces the IMAP sources (the demo mailbox): called with the mail runtime to feed it messages.
     mail_feed: Callable[[MailRuntime], Coroutine[Any, Any, None]] | None = None
     mail: MailRuntime | None = None
+    wallboard: Wallboard | None = None
 
     def thresholds(self) -> list[SiteThresholds]:
         out = []
@@ -123,6 +126,7 @@ class Daemon:
             metrics.add_source(imap_source)
         for site in self.sites:
             site.service.sinks.append(self.mail.on_call)
+        self.wallboard = self._wallboard(answer_figures_reader(engine))
         ctx = AppContext(
             engine=engine,
             tokens=load_tokens(settings.api.tokens_file),
@@ -131,6 +135,7 @@ class Daemon:
             live=self._live_json,
             ready=lambda: self._ready(writer),
             clock=self.clock,
+            wallboard=self.wallboard,
         )
         host, _, port = settings.monitor.listen.rpartition(":")
         server = uvicorn.Server(
@@ -190,6 +195,33 @@ class Daemon:
                     }
                 )
         return out
+
+    def _wallboard(self, figures: FiguresReader) -> Wallboard:
+        boards = []
+        for site_cfg in self.settings.site:
+            rules = site_rules(self.settings, site_cfg)
+            runtime = next((s for s in self.sites if s.site == site_cfg.id), None)
+            sources = [BoardSource("ami", runtime.source)] if runtime is not None else []
+            mail = self.mail
+            if mail is not None:
+                sources += [BoardSource(s.mailbox, s) for s in mail.sources if s.site == site_cfg.id]
+            boards.append(
+                BoardSite(
+                    site=site_cfg.id,
+                    policy=rules.policy,
+                    ring_cycle_s=rules.ring_cycle_s,
+                    timezone=site_cfg.timezone,
+                    calls=runtime or _IdleSite(site_cfg, self.settings),
+                    mailboxes=[p for p in mail.probes if p.site == site_cfg.id] if mail else [],
+                    sources=sources,
+                )
+            )
+        return Wallboard(boards, figures, stopping=self.stop.is_set)
+
+    async def wallboard_snapshot(self, site: str, now: float) -> dict[str, Any]:
+        """What ``/api/v1/wallboard/snapshot`` serves (call on the event loop, once started)."""
+        assert self.wallboard is not None, "the daemon is not running"
+        return await self.wallboard.snapshot(site, now)
 
     def _ready(self, writer: BatchWriter) -> tuple[bool, dict[str, Any]]:
         sources = {f"{s.site}/ami": s.source.up for s in self.sites}

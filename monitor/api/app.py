@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from monitor.api import calls, health
+from monitor.api import calls, health, wallboard
 from monitor.api.deps import AppContext
 
 
@@ -17,4 +17,5 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.ctx = ctx
     app.include_router(health.router)
     app.include_router(calls.router)
+    app.include_router(wallboard.router)
     return app

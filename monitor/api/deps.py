@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from monitor.config import Settings
+from monitor.service.wallboard import Wallboard
 from monitor.tokens import Role, role_of
 
 
@@ -28,6 +29,7 @@ class AppContext:
     live: Callable[[float], list[dict[str, Any]]] = field(default=lambda now: [])
     ready: Callable[[], tuple[bool, dict[str, Any]]] = field(default=lambda: (True, {}))
     clock: Callable[[], float] = field(default=lambda: __import__("time").time())
+    wallboard: Wallboard | None = None
 
 
 def site_zone(ctx: AppContext, site: str | None) -> ZoneInfo:
