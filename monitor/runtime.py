@@ -214,6 +214,7 @@ class Daemon:
                     calls=runtime or _IdleSite(site_cfg, self.settings),
                     mailboxes=[p for p in mail.probes if p.site == site_cfg.id] if mail else [],
                     sources=sources,
+                    short_abandon_s=self.settings.short_abandon_s(site_cfg.id),
                 )
             )
         return Wallboard(boards, figures, stopping=self.stop.is_set)

@@ -34,7 +34,8 @@ class AnswerFigures:
 
     answered: int
     answered_within: int
-    abandoned: int
+    abandoned: int  # gave up unanswered after the short-abandon threshold
+    short_abandoned: int = 0  # hung up within it: in neither term of the formula
 
     @property
     def within_pct(self) -> float | None:
@@ -43,8 +44,8 @@ class AnswerFigures:
         return None if total == 0 else round(100.0 * self.answered_within / total, 1)
 
 
-FiguresReader = Callable[[str, float, float], AnswerFigures]
-"""``(site, start, end) -> AnswerFigures``: blocking, run in a worker thread."""
+FiguresReader = Callable[[str, float, float, float], AnswerFigures]
+"""``(site, start, end, short_abandon_s) -> AnswerFigures``: blocking, run in a worker thread."""
 
 
 class LiveSite(Protocol):
@@ -85,6 +86,7 @@ class BoardSite:
     calls: LiveSite
     mailboxes: Sequence[MailboxFeed] = ()
     sources: Sequence[BoardSource] = ()
+    short_abandon_s: float = 0.0
 
 
 def ring_level(rings: int, within: int) -> Level:
@@ -179,14 +181,19 @@ def inquiries_part(views: Iterable[InquiryView]) -> dict[str, Any]:
     }
 
 
-def today_part(date: str, figures: AnswerFigures | None, policy: SlaPolicy) -> dict[str, Any]:
+def today_part(
+    date: str, figures: AnswerFigures | None, policy: SlaPolicy, short_abandon_s: float = 0.0
+) -> dict[str, Any]:
     formula = f"answered within {policy.answer_within_rings} rings / (answered + abandoned)"
+    if short_abandon_s > 0:
+        formula += f"; callers who hung up within {short_abandon_s:g} s are left out"
     if figures is None:
         return {
             "date": date,
             "answered": None,
             "answered_within": None,
             "abandoned": None,
+            "short_abandoned": None,
             "answer_within_pct": None,
             "formula": formula,
             "error": "store unavailable",
@@ -196,6 +203,7 @@ def today_part(date: str, figures: AnswerFigures | None, policy: SlaPolicy) -> d
         "answered": figures.answered,
         "answered_within": figures.answered_within,
         "abandoned": figures.abandoned,
+        "short_abandoned": figures.short_abandoned,
         "answer_within_pct": figures.within_pct,
         "formula": formula,
     }
@@ -273,7 +281,7 @@ class Wallboard:
                 "at_risk_share": AT_RISK_SHARE,
             },
             "calls": calls_part(board.calls.live(now), policy),
-            "today": today_part(date, figures, policy),
+            "today": today_part(date, figures, policy, board.short_abandon_s),
             "inquiries": inquiries_part(views),
             "sources": sources,
             "sources_down": [s["name"] for s in sources if not s["up"]],
@@ -289,7 +297,9 @@ class Wallboard:
             if cached.date == date and now - cached.fetched_at < self.figures_ttl_s:
                 return cached.figures
             try:
-                figures = await asyncio.to_thread(self._figures, board.site, start, end)
+                figures = await asyncio.to_thread(
+                    self._figures, board.site, start, end, board.short_abandon_s
+                )
             except Exception:
                 if not cached.failing:
                     log.exception("wallboard: today's figures for site %s could not be read", board.site)

@@ -3,7 +3,9 @@
 "Answered within the threshold" is read from the stored ``answer_rings`` evaluation of each call, so
 the figure uses the policy in force when the call was measured, the same result an auditor sees.
 Abandoned counts the callers who gave up unanswered (outcome ``abandoned`` or ``missed``: the
-``abandon`` standard's breaches). Voicemail, after-hours and failed calls are in neither figure.
+``abandon`` standard's breaches), except short abandons (hung up within ``short_abandon_s`` of
+arriving, the reporting threshold ``/api/v1/sla/summary`` uses too), counted apart. Voicemail,
+after-hours and failed calls are in none of the figures.
 """
 
 from __future__ import annotations
@@ -24,15 +26,20 @@ class SqlWallboardQueries:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def answer_figures(self, site: str, start: float, end: float) -> AnswerFigures:
+    def answer_figures(
+        self, site: str, start: float, end: float, short_abandon_s: float = 0.0
+    ) -> AnswerFigures:
         """Inbound customer calls of ``site`` that arrived in ``[start, end)``."""
         call, ev = table("call"), table("sla_evaluation")
         met = and_(call.c.outcome == "answered", ev.c.result == "met")
+        gave_up = call.c.outcome.in_(ABANDONED_OUTCOMES)
+        short = call.c.ended_at - call.c.arrived_at <= short_abandon_s
         stmt = (
             select(
                 func.count().filter(call.c.outcome == "answered"),
                 func.count().filter(met),
-                func.count().filter(call.c.outcome.in_(ABANDONED_OUTCOMES)),
+                func.count().filter(and_(gave_up, ~short)),
+                func.count().filter(and_(gave_up, short)),
             )
             .select_from(call)
             .outerjoin(
@@ -50,15 +57,15 @@ class SqlWallboardQueries:
                 call.c.arrived_at < end,
             )
         )
-        answered, within, abandoned = self._session.execute(stmt).one()
-        return AnswerFigures(int(answered or 0), int(within or 0), int(abandoned or 0))
+        answered, within, abandoned, short_abandoned = self._session.execute(stmt).one()
+        return AnswerFigures(int(answered), int(within), int(abandoned), int(short_abandoned))
 
 
-def answer_figures_reader(engine: Engine) -> Callable[[str, float, float], AnswerFigures]:
-    """``(site, start, end) -> AnswerFigures`` in a short read-only session of its own."""
+def answer_figures_reader(engine: Engine) -> Callable[[str, float, float, float], AnswerFigures]:
+    """``(site, start, end, short_abandon_s) -> AnswerFigures`` in a short session of its own."""
 
-    def read(site: str, start: float, end: float) -> AnswerFigures:
+    def read(site: str, start: float, end: float, short_abandon_s: float) -> AnswerFigures:
         with Session(engine) as session:
-            return SqlWallboardQueries(session).answer_figures(site, start, end)
+            return SqlWallboardQueries(session).answer_figures(site, start, end, short_abandon_s)
 
     return read

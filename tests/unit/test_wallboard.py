@@ -99,11 +99,11 @@ class FakeSource:
 @dataclass
 class FakeFigures:
     figures: AnswerFigures = field(default_factory=lambda: AnswerFigures(8, 6, 2))
-    calls: list[tuple[str, float, float]] = field(default_factory=list)
+    calls: list[tuple[str, float, float, float]] = field(default_factory=list)
     fail: bool = False
 
-    def __call__(self, site: str, start: float, end: float) -> AnswerFigures:
-        self.calls.append((site, start, end))
+    def __call__(self, site: str, start: float, end: float, short_abandon_s: float) -> AnswerFigures:
+        self.calls.append((site, start, end, short_abandon_s))
         if self.fail:
             raise RuntimeError("database is gone")
         return self.figures
@@ -216,6 +216,7 @@ async def test_snapshot_reads_stored_figures_once_per_ttl_and_survives_a_failing
         "America/Detroit",
         FakeCalls(calls=[_call("waiting", 19.0, 4)]),
         sources=[BoardSource("ami", ami), BoardSource("service", imap)],
+        short_abandon_s=5.0,
     )
     board = Wallboard(
         [site, BoardSite("lansing", POLICY, 6.0, "UTC", FakeCalls())], figures, figures_ttl_s=2.0
@@ -223,7 +224,9 @@ async def test_snapshot_reads_stored_figures_once_per_ttl_and_survives_a_failing
     snap = await board.snapshot("detroit", NOW)
     assert snap["site"] == "detroit" and snap["sites"] == ["detroit", "lansing"]
     assert snap["today"]["answer_within_pct"] == 60.0  # 6 / (8 + 2) and snap["today"]["abandoned"] == 2
-    assert snap["today"]["formula"] == "answered within 3 rings / (answered + abandoned)"
+    assert snap["today"]["formula"] == (
+        "answered within 3 rings / (answered + abandoned); callers who hung up within 5 s are left out"
+    )
     assert snap["policy"]["answer_within_s"] == 18.0 and snap["policy"]["version"] == "p1"
     assert snap["sources_down"] == ["service"]
     assert [(s["source"], s["up"]) for s in snap["sources"]] == [("ami", True), ("imap", False)]
@@ -231,7 +234,7 @@ async def test_snapshot_reads_stored_figures_once_per_ttl_and_survives_a_failing
     assert len(figures.calls) == 1, "cached within the TTL"
     await board.snapshot("detroit", NOW + 2.5)
     assert len(figures.calls) == 2
-    assert figures.calls[0] == ("detroit", *today_bounds(NOW, "America/Detroit")[1:])
+    assert figures.calls[0] == ("detroit", *today_bounds(NOW, "America/Detroit")[1:], 5.0)
     figures.fail = True
     caplog.set_level(logging.ERROR)
     for i in range(3):

@@ -240,7 +240,10 @@
       ? (today.error || "")
       : `${today.answered_within} of ${today.answered + today.abandoned} calls`;
     $("abandoned-count").textContent = today.abandoned == null ? "–" : String(today.abandoned);
-    $("abandoned-detail").textContent = today.answered == null ? "" : `${today.answered} answered`;
+    $("abandoned-detail").textContent = today.answered == null
+      ? ""
+      : `${today.answered} answered` + (today.short_abandoned ? ` · ${today.short_abandoned} hung up at once` : "");
+    $("tile-answer").title = today.formula;
 
     const inq = snap.inquiries;
     $("inq-open").textContent = String(inq.open);
