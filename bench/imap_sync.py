@@ -26,16 +26,22 @@ import logging
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import SecretStr
+from sqlmodel import Session
 
 from adapters.imap.fetched import FetchedMessage
 from adapters.imap.source import ImapSource
 from adapters.imap.state import MemoryImapStateStore
+from monitor.config import MailboxSettings, MonitorSettings, Settings, SiteSettings
+from monitor.mailboxes import MailRuntime
+from monitor.store.engine import make_engine, upgrade
+from monitor.store.mail_repository import SqlMailRepository
 from tests.integration.dovecot import Mail, write_maildir
 from tests.services import Dovecot, throwaway_dovecot
 
@@ -94,6 +100,43 @@ def bench_sync(server: Dovecot, user: str) -> tuple[float, int, int]:
     started = time.perf_counter()
     asyncio.run(source.sync_once())
     return time.perf_counter() - started, seen[0], seen[1]
+
+
+def bench_pipeline_sync(server: Dovecot, user: str, tmp: Path) -> tuple[float, int, int]:
+    """The whole first sync as ``slamon sync`` does it: bodies for the inbox, MIME parsing,
+    classification, threading, inquiry evaluation, and every message stored in SQLite before the
+    IMAP position moves past it. Returns (seconds, messages stored, inquiries)."""
+    password = tmp / "imap.secret"
+    password.write_text(server.passwords[user])
+    settings = Settings(
+        monitor=MonitorSettings(database_url=f"sqlite:///{tmp}/bench.db"),
+        site=[SiteSettings(id="bench", timezone="UTC")],
+        mailbox=[
+            MailboxSettings(
+                site="bench",
+                name="bench",
+                host="127.0.0.1",
+                port=server.port,
+                tls="none",
+                username=user,
+                password_file=password,
+                dealer_domains=["dealer.example"],
+            )
+        ],
+    )
+    engine = make_engine(settings.monitor.database_url)
+    upgrade(engine)
+    mail = MailRuntime(settings, engine, b"bench-hmac-key-0123456789")
+    mail.load_history()
+    mail.build_sources()
+    started = time.perf_counter()
+    asyncio.run(mail.sync_once())
+    seconds = time.perf_counter() - started
+    with Session(engine) as session:
+        stored = SqlMailRepository(session).count()
+    inquiries = len(mail.evaluate())
+    engine.dispose()
+    return seconds, stored, inquiries
 
 
 async def bench_idle(server: Dovecot, user: str, runs: int) -> list[float]:
@@ -159,15 +202,24 @@ def main() -> None:
         seconds, count, _ = bench_sync(server, big)
         warm = count / seconds
         print(f"imap_warm_sync_messages_per_s={warm:.0f}")
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds, stored, inquiries = bench_pipeline_sync(server, big, Path(tmp))
+        if stored != args.messages:
+            raise RuntimeError(f"pipeline sync stored {stored} of {args.messages} messages")
+        pipeline = stored / seconds
+        print(f"imap_first_sync_pipeline_s={seconds:.2f}")
+        print(f"imap_first_sync_pipeline_inquiries={inquiries}")
+        print(f"imap_first_sync_pipeline_messages_per_s={pipeline:.0f}")
         latencies = asyncio.run(bench_idle(server, small, args.idle_runs))
         median = statistics.median(latencies)
         print(f"imap_idle_append_to_visible_s={median:.3f}")
         print(f"imap_idle_append_to_visible_max_s={max(latencies):.3f}")
-    ok = first >= FIRST_SYNC_GOAL and median <= IDLE_GOAL_S
+    ok = min(first, pipeline) >= FIRST_SYNC_GOAL and median <= IDLE_GOAL_S
     print(
         f"summary: IMAP first sync of {args.messages:,} messages {first:,.0f}/s "
         f"(goal >= {FIRST_SYNC_GOAL:,.0f}), "
-        f"warm {warm:,.0f}/s; APPEND -> visible through IDLE median {median:.2f} s over {len(latencies)} "
+        f"warm {warm:,.0f}/s, with parsing + classification + store {pipeline:,.0f}/s; "
+        f"APPEND -> visible through IDLE median {median:.2f} s over {len(latencies)} "
         f"(goal <= {IDLE_GOAL_S:.0f} s): {'OK' if ok else 'BELOW GOAL'}"
     )
 

@@ -19,7 +19,10 @@ METHODS: tuple[ContactMethod, ...] = get_args(ContactMethod)
 
 def fold(text: str) -> str:
     """Casefolded, accents stripped, whitespace collapsed."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    folded = text.casefold()
+    if folded.isascii():  # the common case: nothing to strip, and this runs on every message body
+        return " ".join(folded.split())
+    decomposed = unicodedata.normalize("NFKD", folded)
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(plain.split())
 
@@ -133,6 +136,9 @@ _COMPILED = tuple(
     (method, lang, re.compile(pattern)) for method, lang, patterns in _PHRASES for pattern in patterns
 )
 # "I can't take phone calls", "não me liguem", "no me llamen": a negated phrase asks for nothing.
+# One pass that says whether any phrase occurs at all: most messages ask for nothing, and then the
+# per-phrase scan below (which finds the earliest non-negated one) is skipped.
+_ANY = re.compile("|".join(f"(?:{pattern.pattern})" for _, _, pattern in _COMPILED))
 _NEGATION = re.compile(r"(?:\bnot|n't|\bnever|\bno|\bnao|\bnunca|\bsin)\W+(?:\w+\W+)?$")
 
 # Where the customer's own words end and the quoted conversation begins.
@@ -172,6 +178,8 @@ def method_from_value(value: str) -> ContactMethod | None:
 def requested_in_text(text: str) -> tuple[ContactMethod, str] | None:
     """The earliest non-negated request in the customer's own words, and the phrase that said so."""
     words = " ".join(own_words(text).split())
+    if _ANY.search(words) is None:
+        return None
     best: tuple[int, ContactMethod, str] | None = None
     for method, lang, pattern in _COMPILED:
         for match in pattern.finditer(words):

@@ -35,7 +35,7 @@ def unfold(raw: str) -> str:
 
 def _rescue_8bit(value: str) -> tuple[str, list[str]]:
     """Raw 8-bit header bytes arrive as surrogate escapes; decode them by guessing."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+    if value.isascii() or not any("\udc80" <= ch <= "\udcff" for ch in value):
         return value, []
     data = value.encode("ascii", errors="surrogateescape")
     text, why = decode_bytes(data, None)
@@ -98,6 +98,9 @@ def decode_words(value: str) -> tuple[str, list[str]]:
     return "".join(out), reasons
 
 
+_C0_C1 = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def decode_header(raw: str) -> tuple[str, list[str]]:
     """Unfolded, 8-bit rescued, encoded words decoded; control characters removed."""
     try:
@@ -105,7 +108,8 @@ def decode_header(raw: str) -> tuple[str, list[str]]:
         text, reasons = _rescue_8bit(unfold(raw[:MAX_HEADER_CHARS]))
         reasons = cut + reasons
         text, more = decode_words(text)
-        cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+        text = _C0_C1.sub(" ", text)  # tabs and other controls: one C-level pass for the usual case
+        cleaned = text if text.isprintable() else "".join(ch if ch.isprintable() else " " for ch in text)
         return " ".join(cleaned.split()), reasons + more
     except Exception as exc:  # last resort: a value the helpers did not foresee
         return raw.encode("ascii", "replace").decode("ascii"), [f"header-undecodable: {exc!r}"]

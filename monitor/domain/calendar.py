@@ -59,6 +59,11 @@ class BusinessCalendar:
     country: str | None = None
     subdivision: str | None = None
     closures: frozenset[date] = field(default_factory=frozenset)
+    # Open intervals per local date as epoch seconds: every inquiry evaluation walks the days between
+    # arrival and now, so a year-old open inquiry must not rebuild 400 days of datetimes each time.
+    _days: dict[date, tuple[tuple[float, float], ...]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -138,11 +143,32 @@ class BusinessCalendar:
                     yield lo, hi
             day += timedelta(days=1)
 
+    def _epoch_intervals(self, day: date) -> tuple[tuple[float, float], ...]:
+        cached = self._days.get(day)
+        if cached is None:
+            cached = tuple((a.timestamp(), b.timestamp()) for a, b in self.open_intervals(day))
+            if len(self._days) > 20_000:
+                self._days.clear()
+            self._days[day] = cached
+        return cached
+
     def business_seconds(self, start: float | datetime, end: float | datetime) -> float:
         a, b = _as_datetime(start), _as_datetime(end)
         if b <= a:
             return 0.0
-        return sum((hi - lo).total_seconds() for lo, hi in self.intervals_between(a, b))
+        ta, tb = a.timestamp(), b.timestamp()
+        zone = self.zone
+        day = a.astimezone(zone).date() - timedelta(days=1)
+        last = b.astimezone(zone).date()
+        total = 0.0
+        one = timedelta(days=1)
+        while day <= last:
+            for lo, hi in self._epoch_intervals(day):
+                lo, hi = max(lo, ta), min(hi, tb)
+                if lo < hi:
+                    total += hi - lo
+            day += one
+        return total
 
     def deadline(self, start: float | datetime, allowance_s: float, horizon_days: int = 400) -> datetime:
         """Earliest instant at which ``allowance_s`` business seconds since ``start`` are used up."""
