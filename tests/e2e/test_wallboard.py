@@ -23,7 +23,7 @@ from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
 
 from adapters.asterisk.captures import load_jsonl
 from adapters.asterisk.simulator import AmiSimulator
-from monitor.config import ApiSettings, Settings
+from monitor.config import ApiSettings, Settings, SiteSettings
 from monitor.runtime import Daemon
 from monitor.tokens import create_token
 from tests.e2e.test_daemon_captures import daemon_settings, wait_until
@@ -188,6 +188,53 @@ async def test_stream_over_http_and_the_daemon_stops_with_a_board_open(
                 async with asyncio.timeout(10):
                     async for _ in lines:
                         pass  # the stream ends with the daemon
+    finally:
+        daemon.stop.set()
+        await asyncio.wait_for(task, 30)
+        await sim.close()
+
+
+async def test_wallboard_asks_for_a_token_once_and_switches_sites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chromium = require("/usr/bin/chromium", "chromium")
+    sim = AmiSimulator([], secret="sim-secret")
+    port = await sim.start()
+    settings = board_settings(tmp_path, port, monkeypatch)
+    lansing = SiteSettings(id="lansing", timezone="Europe/Berlin")  # no PBX there: no source to be down
+    daemon = Daemon(settings.model_copy(update={"site": [*settings.site, lansing]}))
+    token = create_token(tmp_path / "tokens", "wallboard")
+    task = asyncio.create_task(daemon.run())
+    try:
+        await daemon.started.wait()
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium)
+            try:
+                page = await browser.new_page()
+                await page.goto(f"http://127.0.0.1:{daemon.port}/wallboard#token=slm_wrong")
+                await expect(page.locator("#token-form")).to_be_visible(timeout=10_000)
+                await expect(page.locator("#token-message")).to_contain_text("401")
+                await page.fill("#token-input", token)
+                await page.click("#token-form button")
+                await page.wait_for_selector("#board[aria-busy=false]", timeout=10_000)
+                await expect(page.locator("#token-form")).to_be_hidden()
+                await expect(page.locator("#site-name")).to_have_text("· detroit")
+                assert await page.eval_on_selector_all(
+                    "#site-select option", "os => os.map(o => o.value)"
+                ) == [
+                    "detroit",
+                    "lansing",
+                ]
+                await page.select_option("#site-select", "lansing")
+                await expect(page.locator("#site-name")).to_have_text("· lansing", timeout=5_000)
+                assert page.url.endswith("/wallboard?site=lansing")
+                await page.reload()  # token from sessionStorage, site from the address: nothing asked
+                await page.wait_for_selector("#board[aria-busy=false]", timeout=10_000)
+                await expect(page.locator("#site-name")).to_have_text("· lansing")
+                await expect(page.locator("#token-form")).to_be_hidden()
+                await expect(page.locator("#banner")).to_be_hidden()
+            finally:
+                await browser.close()
     finally:
         daemon.stop.set()
         await asyncio.wait_for(task, 30)
