@@ -68,7 +68,7 @@ class FakeSource:
 @dataclass
 class Api:
     client: TestClient
-    tokens: dict[str, str]
+    tokens: dict[Role, str]
     ami: FakeSource
     stop_after: list[int]
 
@@ -137,7 +137,7 @@ def test_missing_or_wrong_token_is_401(tmp_path: Path, path: str) -> None:
         {"params": {"access_token": ""}},
         {"headers": {"Authorization": f"Basic {api.tokens['wallboard']}"}},
     ):
-        r = api.client.get(path, **kwargs)  # type: ignore[arg-type]
+        r = api.client.get(path, **kwargs)
         assert r.status_code == 401, kwargs
         assert r.headers["www-authenticate"] == "Bearer"
         assert api.tokens["wallboard"] not in r.text
