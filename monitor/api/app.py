@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from monitor.api import calls, health, wallboard
+from monitor.api import breaches, calls, exports, health, inquiries, summary, wallboard
 from monitor.api.deps import AppContext
 
 
@@ -17,5 +17,9 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.ctx = ctx
     app.include_router(health.router)
     app.include_router(calls.router)
+    app.include_router(inquiries.router)
+    app.include_router(breaches.router)
+    app.include_router(summary.router)
+    app.include_router(exports.router)
     app.include_router(wallboard.router)
     return app

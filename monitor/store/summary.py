@@ -1,0 +1,259 @@
+"""SLA summary figures, aggregated by the database (one GROUP BY per query, never row by row here).
+
+Calls are counted from the ``call`` table: whether a call was answered within the threshold (or held
+too long) follows from its stored figures (``rings_to_answer``, ``hold_max_s``) and the thresholds
+of its ``policy_version`` - the rule of ``monitor.domain.policy.evaluate_call``, on fields that are
+chained evidence. For a version whose thresholds are not known here, the call's recorded evaluation
+decides (one index probe per such call). So on PostgreSQL a month of a busy site is read from one
+covering index (``ix_call_site_arrived_at_id`` with INCLUDE columns, migration 0004) without
+touching the wide rows. Time buckets come in as their bounds (local midnights computed by
+:mod:`monitor.domain.periods`); the database only finds each row's bucket (``width_bucket`` on
+PostgreSQL, a binary CASE tree on SQLite).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Float, and_, bindparam, case, exists, func, literal, null, or_, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+from monitor.store.breaches import latest_only
+from monitor.store.tables import table
+
+CALL_COUNTS = (
+    "offered",
+    "answered",
+    "answered_within_threshold",
+    "abandoned",
+    "missed",
+    "short_abandoned",
+    "voicemail",
+    "after_hours",
+    "failed",
+    "hold_breaches",
+)
+CALL_SUMS = ("time_to_answer_s_sum", "talk_s_sum")
+INQUIRY_COUNTS = ("received", "met", "breached", "open", "at_risk")
+ABANDONED_OUTCOMES = ("abandoned", "missed")
+
+Dimension = Literal["bucket", "queue", "agent", "mailbox"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyThresholds:
+    """The call thresholds of one policy version (answer within N rings, hold at most S seconds)."""
+
+    answer_within_rings: float
+    max_hold_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryScope:
+    """What to aggregate: these sites' subjects that started in ``[start, end)``, grouped by bucket
+    (``bounds`` = the n+1 bucket edges, epoch seconds), queue, agent, mailbox, or not at all."""
+
+    sites: Sequence[str]
+    start: float
+    end: float
+    dimension: Dimension = None
+    bounds: Sequence[float] = ()
+    short_abandon_s: Mapping[str, float] = field(default_factory=dict)
+    default_short_abandon_s: float = 5.0
+    policies: Mapping[str, PolicyThresholds] = field(default_factory=dict)  # by policy version
+
+
+@dataclass(slots=True)
+class GroupFigures:
+    """Counts of one (site, group key, policy version); ``key`` is a bucket index (1..n), a queue, an
+    agent, a mailbox, or None."""
+
+    site: str
+    key: Any
+    policy_version: str
+    figures: dict[str, float]
+
+
+def bucket_index(column: Any, bounds: Sequence[float], dialect: str) -> ColumnElement[Any]:
+    """1..n for ``bounds[i-1] <= column < bounds[i]`` (rows are already inside the bounds)."""
+    if dialect == "postgresql":
+        edges = bindparam("bucket_edges", list(bounds), type_=postgresql.ARRAY(Float))
+        return func.width_bucket(column, edges)
+    return _case_tree(column, bounds, 1, len(bounds) - 1)
+
+
+def _case_tree(column: Any, bounds: Sequence[float], lo: int, hi: int) -> ColumnElement[Any]:
+    # Buckets lo..hi; bucket i spans [bounds[i-1], bounds[i]). log2(n) comparisons per row.
+    if lo == hi:
+        return literal(lo)
+    mid = (lo + hi) // 2
+    return case(
+        (column < bounds[mid], _case_tree(column, bounds, lo, mid)),
+        else_=_case_tree(column, bounds, mid + 1, hi),
+    )
+
+
+def _recorded(c: Any, standard: str, result: str) -> ColumnElement[bool]:
+    """The call's evaluation in force for ``standard`` has ``result`` (one index probe per call)."""
+    ev = table("sla_evaluation")
+    return exists().where(
+        ev.c.call_pk == c.id,
+        ev.c.subject_kind == "call",
+        ev.c.standard == standard,
+        ev.c.result == result,
+        *latest_only(ev),
+    )
+
+
+def _within(c: Any, policies: Mapping[str, PolicyThresholds]) -> ColumnElement[bool]:
+    """Answered within the answer_within_rings of the call's policy version; for a version whose
+    thresholds are not known here, the call's recorded answer_rings evaluation decides."""
+    unknown = _recorded(c, "answer_rings", "met")
+    if not policies:
+        return unknown
+    limit = case({v: p.answer_within_rings for v, p in policies.items()}, value=c.policy_version)
+    return or_(
+        and_(c.policy_version.in_(list(policies)), c.rings_to_answer <= limit),
+        and_(c.policy_version.not_in(list(policies)), unknown),
+    )
+
+
+def _hold_breached(c: Any, policies: Mapping[str, PolicyThresholds]) -> ColumnElement[bool]:
+    unknown = _recorded(c, "hold", "breached")
+    if not policies:
+        return unknown
+    limit = case({v: p.max_hold_s for v, p in policies.items()}, value=c.policy_version)
+    return or_(
+        and_(c.policy_version.in_(list(policies)), c.hold_max_s > limit),
+        and_(c.policy_version.not_in(list(policies)), unknown),
+    )
+
+
+class SqlSummaryQueries:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._dialect = session.get_bind().dialect.name
+
+    def call_groups(self, scope: SummaryScope) -> builtins.list[GroupFigures]:
+        """Inbound customer calls only: outbound and internal calls are offered to nobody."""
+        call = table("call")
+        c = call.c
+        if scope.dimension == "bucket":
+            key: Any = bucket_index(c.arrived_at, scope.bounds, self._dialect)
+        elif scope.dimension == "queue":
+            key = c.queue
+        elif scope.dimension == "agent":
+            key = c.answered_by
+        else:
+            key = null()
+        thresholds = {s: scope.short_abandon_s.get(s, scope.default_short_abandon_s) for s in scope.sites}
+        if len(set(thresholds.values())) <= 1:
+            short: Any = literal(next(iter(thresholds.values()), scope.default_short_abandon_s))
+        else:
+            short = case(thresholds, value=c.site, else_=scope.default_short_abandon_s)
+        answered = c.outcome == "answered"
+        inner = (
+            select(
+                c.site,
+                key.label("g"),
+                c.policy_version,
+                c.outcome,
+                and_(answered, _within(c, scope.policies)).label("within"),
+                and_(answered, _hold_breached(c, scope.policies)).label("hold_breached"),
+                c.time_to_answer_s,
+                c.talk_s,
+                (c.ended_at - c.arrived_at <= short).label("short"),
+            )
+            .where(
+                c.site.in_(list(scope.sites)),
+                c.arrived_at >= scope.start,
+                c.arrived_at < scope.end,
+                c.direction == "inbound",
+            )
+            .subquery()
+        )
+        i = inner.c
+        outcome = i.outcome
+        n = func.count
+        stmt = select(
+            i.site,
+            i.g,
+            i.policy_version,
+            n().label("offered"),
+            n().filter(outcome == "answered").label("answered"),
+            n().filter(i.within).label("answered_within_threshold"),
+            n().filter(outcome == "abandoned").label("abandoned"),
+            n().filter(outcome == "missed").label("missed"),
+            n().filter(and_(outcome.in_(ABANDONED_OUTCOMES), i.short)).label("short_abandoned"),
+            n().filter(outcome == "voicemail").label("voicemail"),
+            n().filter(outcome == "after_hours").label("after_hours"),
+            n().filter(outcome == "failed").label("failed"),
+            n().filter(i.hold_breached).label("hold_breaches"),
+            func.coalesce(func.sum(i.time_to_answer_s), 0.0).label("time_to_answer_s_sum"),
+            func.coalesce(func.sum(i.talk_s), 0.0).label("talk_s_sum"),
+        ).group_by(i.site, i.g, i.policy_version)
+        return [self._group(row, CALL_COUNTS, CALL_SUMS) for row in self._session.execute(stmt)]
+
+    def inquiry_groups(self, scope: SummaryScope) -> builtins.list[GroupFigures]:
+        inquiry = table("inquiry")
+        c = inquiry.c
+        if scope.dimension == "bucket":
+            key: Any = bucket_index(c.received_at, scope.bounds, self._dialect)
+        elif scope.dimension == "mailbox":
+            key = c.mailbox
+        else:
+            key = null()
+        inner = (
+            select(c.site, key.label("g"), c.policy_version, c.status, c.at_risk)
+            .where(
+                c.site.in_(list(scope.sites)),
+                c.received_at >= scope.start,
+                c.received_at < scope.end,
+            )
+            .subquery()
+        )
+        i = inner.c
+        n = func.count
+        stmt = select(
+            i.site,
+            i.g,
+            i.policy_version,
+            n().label("received"),
+            n().filter(i.status == "met").label("met"),
+            n().filter(i.status == "breached").label("breached"),
+            n().filter(i.status == "open").label("open"),
+            n().filter(and_(i.status == "open", i.at_risk.is_(True))).label("at_risk"),
+        ).group_by(i.site, i.g, i.policy_version)
+        return [self._group(row, INQUIRY_COUNTS, ()) for row in self._session.execute(stmt)]
+
+    @staticmethod
+    def _group(row: Any, counts: Sequence[str], sums: Sequence[str]) -> GroupFigures:
+        m = row._mapping
+        figures: dict[str, float] = {k: int(m[k] or 0) for k in counts}
+        figures.update({k: round(float(m[k] or 0.0), 3) for k in sums})
+        return GroupFigures(str(m["site"]), m["g"], str(m["policy_version"] or ""), figures)
+
+    def earliest(self, sites: Sequence[str]) -> builtins.list[float | None]:
+        """The first call arrival and inquiry receipt of each site (one index probe each)."""
+        call, inquiry = table("call"), table("inquiry")
+        out: builtins.list[float | None] = []
+        for site in sites:
+            for column, site_column in (
+                (call.c.arrived_at, call.c.site),
+                (inquiry.c.received_at, inquiry.c.site),
+            ):
+                out.append(
+                    self._session.execute(select(func.min(column)).where(site_column == site)).scalar()
+                )
+        return out
+
+    def registered_policies(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """``(version, site) -> policy`` of every registered policy version (a small table)."""
+        pv = table("policy_version")
+        rows = self._session.execute(select(pv.c.version, pv.c.site, pv.c.policy_json))
+        return {(str(v), str(s)): dict(json.loads(text)) for v, s, text in rows}
