@@ -64,6 +64,7 @@ class BusinessCalendar:
     _days: dict[date, tuple[tuple[float, float], ...]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    _days_cum: dict[str, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
     def build(
@@ -158,17 +159,42 @@ class BusinessCalendar:
             return 0.0
         ta, tb = a.timestamp(), b.timestamp()
         zone = self.zone
-        day = a.astimezone(zone).date() - timedelta(days=1)
+        first = a.astimezone(zone).date()
         last = b.astimezone(zone).date()
+        if (last - first).days <= 4:
+            return self._walk(ta, tb, first - _DAY, last)
+        # Long spans (an inquiry open for months): whole days in between come from cumulative sums,
+        # only the edges are clipped. The day before ``first`` is walked too: an interval closing at
+        # 24:00 belongs to the previous local date.
+        before = self._cumulative(first + _DAY)  # first: it may move the cache's anchor earlier
+        middle = self._cumulative(last - _DAY) - before
+        return self._walk(ta, tb, first - _DAY, first) + middle + self._walk(ta, tb, last - _DAY, last)
+
+    def _walk(self, ta: float, tb: float, day: date, last: date) -> float:
         total = 0.0
-        one = timedelta(days=1)
         while day <= last:
             for lo, hi in self._epoch_intervals(day):
                 lo, hi = max(lo, ta), min(hi, tb)
                 if lo < hi:
                     total += hi - lo
-            day += one
+            day += _DAY
         return total
+
+    def _cumulative(self, day: date) -> float:
+        """Business seconds of all local dates from the cache's anchor up to, not including, ``day``."""
+        cum = self._days_cum
+        anchor = cum.get("anchor")
+        if not isinstance(anchor, date) or day < anchor:
+            cum.clear()
+            cum["anchor"], cum["totals"] = day - timedelta(days=366), [0.0]
+            anchor = cum["anchor"]
+        totals = cum["totals"]
+        assert isinstance(anchor, date) and isinstance(totals, list)
+        index = (day - anchor).days
+        while len(totals) <= index:
+            d = anchor + timedelta(days=len(totals) - 1)
+            totals.append(totals[-1] + sum(hi - lo for lo, hi in self._epoch_intervals(d)))
+        return float(totals[index])
 
     def deadline(self, start: float | datetime, allowance_s: float, horizon_days: int = 400) -> datetime:
         """Earliest instant at which ``allowance_s`` business seconds since ``start`` are used up."""
@@ -205,6 +231,7 @@ class BusinessCalendar:
 
 
 _UTC = ZoneInfo("UTC")
+_DAY = timedelta(days=1)
 
 
 def _as_datetime(value: float | datetime) -> datetime:

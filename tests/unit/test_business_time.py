@@ -124,3 +124,22 @@ def test_dst_day_does_not_add_or_remove_time() -> None:
     spring = at("de", "2026-03-29T00:00:00")
     assert cal.business_seconds(spring, spring + 86400) == 86400
     assert (datetime.fromtimestamp(spring + 86400, ZoneInfo("Europe/Berlin")) - timedelta(hours=1)).hour == 0
+
+
+@pytest.mark.parametrize("site", sorted(SITES))
+def test_long_spans_equal_a_day_by_day_walk(site: str) -> None:
+    """Spans of months use cumulative day totals; they must equal walking every day."""
+    cal = calendar(site)
+    for start, days in (
+        ("2025-11-03T10:17:05", 400),
+        ("2026-02-27T23:30:00", 45),
+        ("2026-10-24T12:00:00", 9),
+    ):
+        a = at(site, start)
+        b = a + days * 86400 + 3723.5
+        first = datetime.fromtimestamp(a, ZoneInfo(SITES[site].timezone)).date()
+        last = datetime.fromtimestamp(b, ZoneInfo(SITES[site].timezone)).date()
+        assert cal.business_seconds(a, b) == pytest.approx(
+            cal._walk(a, b, first - timedelta(days=1), last), abs=1e-3
+        )
+    assert cal.business_seconds(at(site, "2026-11-02T00:00:00"), at(site, "2026-11-02T00:00:00") - 5) == 0
