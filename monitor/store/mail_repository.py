@@ -14,9 +14,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.domain.inquiries import InquiryView
+from monitor.domain.inquiries import EvidenceItem, InquiryView
 from monitor.domain.mail import Classification, MailSeen
 from monitor.service.ports import CallPage
+from monitor.store.chain import ChainAppender
 from monitor.store.repository import decode_cursor, encode_cursor, insert_ignoring_duplicates
 from monitor.store.tables import table
 
@@ -79,11 +80,17 @@ class SqlInquiryRepository:
         self._session = session
 
     def save_many(self, views: Iterable[InquiryView]) -> int:
-        """Insert or update each inquiry's latest evaluation, and its SLA evaluation row once the result
-        is final (met, or breached). Returns the number of inquiries written."""
-        inquiry, sla = table("inquiry"), table("sla_evaluation")
-        count = 0
-        for view in sorted(views, key=lambda v: (v.site, v.inquiry_id)):
+        """Insert or update each inquiry's projection row (``inquiry``: mutable, not evidence) and,
+        once its result is final (met or breached), append an SLA evaluation with the evidence it
+        was judged on to the evidence chain. A later evaluation that changes the result, the reply,
+        the threshold or the policy version is appended as the next revision, superseding the
+        previous one; nothing chained is updated. Returns the number of inquiries written."""
+        ordered = sorted(views, key=lambda v: (v.site, v.inquiry_id))
+        if not ordered:
+            return 0
+        chain = ChainAppender(self._session)  # first: the lock also covers reading the latest revisions
+        inquiry = table("inquiry")
+        for view in ordered:
             row = _inquiry_row(view)
             stmt = insert_ignoring_duplicates(self._session, inquiry, ("site", "inquiry_id"))
             inserted = self._session.execute(stmt.returning(inquiry.c.id), [row]).all()
@@ -93,41 +100,43 @@ class SqlInquiryRepository:
                     .where(inquiry.c.site == view.site, inquiry.c.inquiry_id == view.inquiry_id)
                     .values(**{k: v for k, v in row.items() if k not in ("site", "inquiry_id")})
                 )
-            count += 1
-            if view.status == "open":
+        final = [v for v in ordered if v.status != "open"]
+        latest = self._latest_evaluations(final)
+        evaluations: list[dict[str, Any]] = []
+        evidence: list[dict[str, Any]] = []
+        for view in final:
+            values = _evaluation_row(view)
+            key = (view.site, view.inquiry_id, values["standard"])
+            previous = latest.get(key)
+            replied = view.first_human_reply_at is not None
+            if previous is not None and _same_evaluation(previous, values, replied):
                 continue
-            standard = "acknowledge" if view.kind == "written" else "first_reply"
-            values = {
-                "call_pk": None,
-                "site": view.site,
-                "subject_kind": "inquiry",
-                "subject_id": view.inquiry_id,
-                "standard": standard,
-                "result": view.status,
-                "measured": view.business_seconds_to_first_human_reply
-                if view.business_seconds_to_first_human_reply is not None
-                else view.business_seconds_elapsed,
-                "threshold": view.allowance_s,
-                "policy_version": view.policy_version,
-                "evaluated_at": view.first_human_reply_at or view.deadline_at.timestamp(),
-            }
-            key = ("site", "subject_kind", "subject_id", "standard")
-            done = self._session.execute(
-                insert_ignoring_duplicates(self._session, sla, key).returning(sla.c.id), [values]
-            ).all()
-            if not done:
-                # Re-evaluation with more evidence (a Sent copy read later, a phone reply matched
-                # afterwards) may correct the figure: the row follows the latest evaluation.
-                self._session.execute(
-                    update(sla)
-                    .where(*(sla.c[k] == values[k] for k in key))
-                    .values(
-                        result=values["result"],
-                        measured=values["measured"],
-                        evaluated_at=values["evaluated_at"],
-                    )
-                )
-        return count
+            if previous is not None:
+                values["revision"] = previous["revision"] + 1
+                values["supersedes_seq"] = previous["chain_seq"]
+            evaluations.append(chain.link("sla_evaluation", values, refs={"call": None}))
+            for ordinal, item in enumerate(view.evidence):
+                ev = _evidence_row(view, values, ordinal, item)
+                evidence.append(chain.link("inquiry_evidence", ev))
+        if evaluations:
+            self._session.execute(table("sla_evaluation").insert(), evaluations)
+        if evidence:
+            self._session.execute(table("inquiry_evidence").insert(), evidence)
+        chain.close()
+        return len(ordered)
+
+    def _latest_evaluations(self, views: list[InquiryView]) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """(site, inquiry id, standard) -> its evaluation in force (the highest revision)."""
+        sla = table("sla_evaluation")
+        out: dict[tuple[str, str, str], dict[str, Any]] = {}
+        ids = sorted({v.inquiry_id for v in views})
+        for i in range(0, len(ids), 500):
+            stmt = select(sla).where(sla.c.subject_kind == "inquiry", sla.c.subject_id.in_(ids[i : i + 500]))
+            for row in self._session.execute(stmt).mappings():
+                key = (row["site"], row["subject_id"], row["standard"])
+                if key not in out or row["revision"] > out[key]["revision"]:
+                    out[key] = dict(row)
+        return out
 
     def get(self, site: str, inquiry_id: str) -> dict[str, Any] | None:
         inquiry = table("inquiry")
@@ -300,6 +309,66 @@ def _inquiry_row(v: InquiryView) -> dict[str, Any]:
         "policy_version": v.policy_version,
         "evaluated_at": v.evaluated_at,
         "evidence_json": json.dumps([asdict(e) for e in v.evidence]),
+    }
+
+
+def _evaluation_row(v: InquiryView) -> dict[str, Any]:
+    replied = v.business_seconds_to_first_human_reply
+    return {
+        "call_pk": None,
+        "site": v.site,
+        "subject_kind": "inquiry",
+        "subject_id": v.inquiry_id,
+        "standard": "acknowledge" if v.kind == "written" else "first_reply",
+        "revision": 0,
+        "supersedes_seq": None,
+        "result": v.status,
+        # Unanswered and breached: the business time elapsed when the breach was evaluated.
+        "measured": replied if replied is not None else v.business_seconds_elapsed,
+        "threshold": v.allowance_s,
+        "policy_version": v.policy_version,
+        "evaluated_at": v.first_human_reply_at or v.deadline_at.timestamp(),
+    }
+
+
+def _same_evaluation(stored: dict[str, Any], new: dict[str, Any], replied: bool) -> bool:
+    """Whether ``new`` says nothing that ``stored`` (the revision in force) does not."""
+    if stored["result"] != new["result"] or stored["policy_version"] != new["policy_version"]:
+        return False
+    if not _same_float(stored["threshold"], new["threshold"]):
+        return False
+    if not _same_float(stored["evaluated_at"], new["evaluated_at"]):
+        return False  # a reply found (or matched differently) moves the evaluation instant
+    # The elapsed business time of a breached inquiry still without a reply grows with every
+    # evaluation: that alone is no correction (else every restart would append one).
+    return not replied or _same_float(stored["measured"], new["measured"])
+
+
+def _same_float(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    return float(a) == float(b)
+
+
+def _evidence_row(
+    v: InquiryView, evaluation: dict[str, Any], ordinal: int, e: EvidenceItem
+) -> dict[str, Any]:
+    return {
+        "site": v.site,
+        "inquiry_id": v.inquiry_id,
+        "standard": evaluation["standard"],
+        "revision": evaluation["revision"],
+        "ordinal": ordinal,
+        "role": e.role,
+        "message_key": e.message_key,
+        "direction": e.direction,
+        "cls": e.cls,
+        "kind": e.kind,
+        "at": e.at,
+        "reasons_json": json.dumps(list(e.reasons)),
+        "folder": e.folder,
+        "uid": e.uid,
+        "headers": e.headers,
     }
 
 

@@ -1,8 +1,9 @@
 """SQL repositories: call records (with legs, holds, transfers, evidence, SLA evaluations), monitoring
 gaps and policy versions, on SQLite and PostgreSQL.
 
-Repositories never commit; the caller owns the session's transaction. Writes are idempotent through
-``INSERT .. ON CONFLICT DO NOTHING`` on each table's natural key, so re-processing the same events (a
+Repositories never commit; the caller owns the session's transaction. Writes are idempotent: calls,
+gaps and policy versions are appended to the evidence chain (``monitor/store/chain.py``) under its
+lock, after checking what is already stored by natural key, so re-processing the same events (a
 replay, a retried batch) never duplicates anything, even when two writers race.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from monitor.domain.calls import CallRecord, CompletedCall, Evidence
 from monitor.domain.events import MonitoringGap
 from monitor.service.ports import CallDict, CallPage, InvalidCursor
+from monitor.store.chain import ChainAppender
 from monitor.store.tables import table
 
 # Standard name -> how to read the measured figure off a record, in the unit of its threshold.
@@ -54,23 +56,22 @@ class SqlCallRepository:
 
     def add_many(self, calls: Iterable[CompletedCall], thresholds_for: ThresholdsFor | None = None) -> int:
         """Store every call not stored yet, in a few statements whatever the batch size (one per
-        table); returns how many were new."""
+        table), appending the call, its evidence and its evaluations to the evidence chain; returns
+        how many were new."""
         unique: dict[tuple[str, str], CompletedCall] = {}
         for completed in calls:
             unique.setdefault((completed.record.site, completed.record.call_id), completed)
         if not unique:
             return 0
-        call = table("call")
-        stmt = insert_ignoring_duplicates(self._session, call, ("site", "call_id")).returning(
-            call.c.id, call.c.site, call.c.call_id
-        )
-        # Inserting in one global key order means concurrent writers take the unique-index locks in the
-        # same order, so PostgreSQL cannot deadlock them against each other.
-        rows = [_call_row(unique[key].record) for key in sorted(unique)]
-        # Only rows actually inserted come back, so duplicates get no children.
-        new = {(site, call_id): pk for pk, site, call_id in self._session.execute(stmt, rows)}
-        if not new:
+        # Lock first: the check for stored calls and the append must be one step against other
+        # writers, or two of them could both find a call new and chain it twice.
+        chain = ChainAppender(self._session)
+        stored = self._stored(unique)
+        todo = [unique[key] for key in sorted(unique) if key not in stored]
+        if not todo:
             return 0
+        call = table("call")
+        call_rows: builtins.list[dict[str, Any]] = []
         children: dict[str, builtins.list[dict[str, Any]]] = {
             "call_leg": [],
             "call_hold": [],
@@ -78,20 +79,42 @@ class SqlCallRepository:
             "call_evidence": [],
             "sla_evaluation": [],
         }
-        for key, pk in new.items():
-            completed = unique[key]
-            thresholds = thresholds_for(key[0]) if thresholds_for else {}
-            _collect_children(children, pk, completed, thresholds)
+        owners: dict[str, builtins.list[tuple[str, str]]] = {name: [] for name in children}
+        for completed in todo:
+            r = completed.record
+            # Each call's records are contiguous in the chain: the call, its evidence, its evaluations.
+            call_rows.append(chain.link("call", _call_row(r)))
+            thresholds = thresholds_for(r.site) if thresholds_for else {}
+            mine = _children(completed, thresholds)
+            for ev in mine["call_evidence"]:
+                chain.link("call_evidence", ev, key=(r.site, r.call_id, ev["seq"]))
+            for ev in mine["sla_evaluation"]:
+                chain.link("sla_evaluation", ev, refs={"call": [r.site, r.call_id]})
+            for name, rows in mine.items():
+                children[name].extend(rows)
+                owners[name].extend([(r.site, r.call_id)] * len(rows))
+        stmt = call.insert().returning(call.c.id, call.c.site, call.c.call_id)
+        # Plain INSERT: under the chain lock nothing else can have stored these calls, and a conflict
+        # must fail the batch (a silently skipped row would leave a hole in the chain).
+        pks = {(site, call_id): pk for pk, site, call_id in self._session.execute(stmt, call_rows)}
         for name, child_rows in children.items():
             if not child_rows:
                 continue
-            stmt_child: Insert = table(name).insert()
-            if name == "sla_evaluation":
-                # An evaluation may already exist for the subject (written by a re-evaluation).
-                key_cols = ("site", "subject_kind", "subject_id", "standard")
-                stmt_child = insert_ignoring_duplicates(self._session, table(name), key_cols)
-            self._session.execute(stmt_child, child_rows)
-        return len(new)
+            for row, owner in zip(child_rows, owners[name], strict=True):
+                row["call_pk"] = pks[owner]
+            self._session.execute(table(name).insert(), child_rows)
+        chain.close()
+        return len(todo)
+
+    def _stored(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        call = table("call")
+        wanted = sorted(keys)
+        found: set[tuple[str, str]] = set()
+        for i in range(0, len(wanted), 500):  # bounded bind parameters per statement
+            ids = {call_id for _, call_id in wanted[i : i + 500]}
+            stmt = select(call.c.site, call.c.call_id).where(call.c.call_id.in_(ids))
+            found.update((site, call_id) for site, call_id in self._session.execute(stmt))
+        return found & set(wanted)
 
     def get(self, site: str, call_id: str) -> tuple[CallDict, builtins.list[Evidence]] | None:
         call = table("call")
@@ -177,15 +200,33 @@ class SqlGapRepository:
         return self.add_many([gap]) == 1
 
     def add_many(self, gaps: Iterable[MonitoringGap]) -> int:
-        rows = [
-            {"site": g.site, "source": g.source, "start": g.start, "end": g.end, "reason": g.reason}
-            for g in gaps
-        ]
-        if not rows:
+        """Store gaps not stored yet (per site, source and start; the first one stored wins), chained."""
+        unique: dict[tuple[str, str, float], MonitoringGap] = {}
+        for g in gaps:
+            unique.setdefault((g.site, g.source, g.start), g)
+        if not unique:
             return 0
+        chain = ChainAppender(self._session)
         gap = table("monitoring_gap")
-        stmt = insert_ignoring_duplicates(self._session, gap, ("site", "source", "start")).returning(gap.c.id)
-        return len(self._session.execute(stmt, rows).all())
+        starts = {start for _, _, start in unique}
+        stored = {
+            (site, source, start)
+            for site, source, start in self._session.execute(
+                select(gap.c.site, gap.c.source, gap.c.start).where(gap.c.start.in_(starts))
+            )
+        }
+        rows = [
+            chain.link(
+                "monitoring_gap",
+                {"site": g.site, "source": g.source, "start": g.start, "end": g.end, "reason": g.reason},
+            )
+            for key, g in sorted(unique.items())
+            if key not in stored
+        ]
+        if rows:
+            self._session.execute(gap.insert(), rows)
+        chain.close()
+        return len(rows)
 
     def list(
         self, site: str | None = None, start: float | None = None, end: float | None = None
@@ -209,15 +250,20 @@ class SqlPolicyRepository:
         self._session = session
 
     def add(self, version: str, site: str, policy: Mapping[str, Any], created_at: float) -> bool:
-        pv = table("policy_version")
+        """Register a policy version (chained); False if this version is already registered for the
+        site: a version names one policy for good."""
+        chain = ChainAppender(self._session)
+        if self.get(version, site) is not None:
+            return False
         row = {
             "version": version,
             "site": site,
             "policy_json": json.dumps(dict(policy), sort_keys=True),
             "created_at": created_at,
         }
-        stmt = insert_ignoring_duplicates(self._session, pv, ("version", "site")).returning(pv.c.id)
-        return self._session.execute(stmt, row).first() is not None
+        self._session.execute(table("policy_version").insert(), [chain.link("policy_version", row)])
+        chain.close()
+        return True
 
     def get(self, version: str, site: str) -> dict[str, Any] | None:
         pv = table("policy_version")
@@ -273,57 +319,51 @@ def _call_row(r: CallRecord) -> dict[str, Any]:
     }
 
 
-def _collect_children(
-    out: dict[str, builtins.list[dict[str, Any]]],
-    pk: int,
-    completed: CompletedCall,
-    thresholds: Mapping[str, float],
-) -> None:
+def _children(
+    completed: CompletedCall, thresholds: Mapping[str, float]
+) -> dict[str, builtins.list[dict[str, Any]]]:
+    """The rows that belong to one call, per table, without ``call_pk`` (known once the call is
+    inserted)."""
     r = completed.record
-    for i, leg in enumerate(r.legs):
-        out["call_leg"].append(
-            {
-                "call_pk": pk,
-                "ordinal": i,
-                "agent": leg.agent,
-                "channel_id": leg.channel_id,
-                "queue": leg.queue,
-                "began_at": leg.began_at,
-                "ringing_at": leg.ringing_at,
-                "answered_at": leg.answered_at,
-                "ended_at": leg.ended_at,
-                "ring_s": leg.ring_s,
-                "reached_ringing": leg.reached_ringing,
-                "answered": leg.answered,
-                "status": leg.status,
-            }
-        )
-    for i, h in enumerate(r.holds):
-        out["call_hold"].append(
-            {"call_pk": pk, "ordinal": i, "start": h.start, "end": h.end, "s": h.s, "by": h.by}
-        )
-    for i, tr in enumerate(r.transfers):
-        out["call_transfer"].append(
-            {
-                "call_pk": pk,
-                "ordinal": i,
-                "kind": tr.kind,
-                "from_agent": tr.from_agent,
-                "to_agent": tr.to,
-                "at": tr.at,
-            }
-        )
-    for seq, ev in enumerate(completed.evidence):
-        out["call_evidence"].append({"call_pk": pk, "seq": seq, "t": ev.t, "kind": ev.kind, "raw": ev.raw})
+    out: dict[str, builtins.list[dict[str, Any]]] = {}
+    out["call_leg"] = [
+        {
+            "ordinal": i,
+            "agent": leg.agent,
+            "channel_id": leg.channel_id,
+            "queue": leg.queue,
+            "began_at": leg.began_at,
+            "ringing_at": leg.ringing_at,
+            "answered_at": leg.answered_at,
+            "ended_at": leg.ended_at,
+            "ring_s": leg.ring_s,
+            "reached_ringing": leg.reached_ringing,
+            "answered": leg.answered,
+            "status": leg.status,
+        }
+        for i, leg in enumerate(r.legs)
+    ]
+    out["call_hold"] = [
+        {"ordinal": i, "start": h.start, "end": h.end, "s": h.s, "by": h.by} for i, h in enumerate(r.holds)
+    ]
+    out["call_transfer"] = [
+        {"ordinal": i, "kind": tr.kind, "from_agent": tr.from_agent, "to_agent": tr.to, "at": tr.at}
+        for i, tr in enumerate(r.transfers)
+    ]
+    out["call_evidence"] = [
+        {"seq": seq, "t": ev.t, "kind": ev.kind, "raw": ev.raw} for seq, ev in enumerate(completed.evidence)
+    ]
+    evaluations = []
     for standard, result in r.sla.items():
         measure = _MEASURED.get(standard)
-        out["sla_evaluation"].append(
+        evaluations.append(
             {
-                "call_pk": pk,
                 "site": r.site,
                 "subject_kind": "call",
                 "subject_id": r.call_id,
                 "standard": standard,
+                "revision": 0,
+                "supersedes_seq": None,
                 "result": result,
                 "measured": measure(r) if measure else None,
                 "threshold": thresholds.get(standard),
@@ -332,3 +372,5 @@ def _collect_children(
                 "evaluated_at": r.ended_at,
             }
         )
+    out["sla_evaluation"] = evaluations
+    return out

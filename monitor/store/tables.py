@@ -1,5 +1,9 @@
 """SQLModel tables: how call records, their evidence, SLA evaluations and monitoring gaps are stored.
 
+Evaluations, their evidence (call_evidence, inquiry_evidence), calls, monitoring gaps and policy
+versions are append-only and linked in the evidence chain (``chain_seq``, ``prev_hash``,
+``record_hash``; see ``monitor/store/chain.py``).
+
 The schema itself is created and changed only by the alembic migrations next to this module; these
 classes describe it for queries and for the migration drift test. Times are epoch seconds (UTC) in
 double-precision columns, the same numbers the domain computes with, so nothing is lost converting.
@@ -7,7 +11,9 @@ double-precision columns, the same numbers the domain computes with, so nothing 
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, Table, Text, UniqueConstraint
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # Explicit constraint names: SQLite can only change constraints by rebuilding a table (alembic batch
@@ -19,6 +25,17 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def _chain_seq() -> Any:
+    # Position in the evidence chain (monitor/store/chain.py), global and gap-free per database. The
+    # server default only exists because SQLite can add a NOT NULL column to a table with rows (call)
+    # only with a default; a row that still has 0 was written around the chain and fails verification.
+    return Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+
+
+def _chain_hash() -> Any:
+    return Field(default="", sa_column_kwargs={"server_default": text("''")})
 
 
 def _call_fk(nullable: bool = False) -> Column[int]:
@@ -37,6 +54,7 @@ class CallRow(SQLModel, table=True):
         Index(None, "site", "arrived_at", "id"),
         Index(None, "arrived_at", "id"),
         Index(None, "site", "caller_key"),
+        Index(None, "chain_seq", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -63,6 +81,9 @@ class CallRow(SQLModel, table=True):
     closed_reason: str = "hangup"
     # The record exactly as computed (to_dict()), kept for audit and served by the API as is.
     record_json: str = Field(sa_type=Text)
+    chain_seq: int = _chain_seq()
+    prev_hash: str = _chain_hash()
+    record_hash: str = _chain_hash()
 
 
 class CallLegRow(SQLModel, table=True):
@@ -115,25 +136,34 @@ class CallEvidenceRow(SQLModel, table=True):
     """The source messages (raw AMI event text) a call's figures were computed from, in order."""
 
     __tablename__ = "call_evidence"
-    __table_args__ = (UniqueConstraint("call_pk", "seq"),)
+    __table_args__ = (UniqueConstraint("call_pk", "seq"), Index(None, "chain_seq", unique=True))
 
     id: int | None = Field(default=None, primary_key=True)
     call_pk: int = Field(sa_column=_call_fk())
-    seq: int
+    seq: int  # order within the call (not the chain position: that is chain_seq)
     t: float
     kind: str
     raw: str = Field(sa_type=Text)
+    chain_seq: int = _chain_seq()
+    prev_hash: str = _chain_hash()
+    record_hash: str = _chain_hash()
 
 
 class SlaEvaluationRow(SQLModel, table=True):
-    """One row per standard per subject (a call or an inquiry). ``measured``/``threshold`` are in the
+    """Evaluations of a subject (a call or an inquiry) per standard, append-only: a correction is a new
+    row with the next ``revision`` whose ``supersedes_seq`` is the chain position of the row it
+    corrects; the highest revision is the one in force. ``measured``/``threshold`` are in the
     standard's own unit (rings, seconds, business seconds) and may be unknown."""
 
     __tablename__ = "sla_evaluation"
     __table_args__ = (
-        UniqueConstraint("site", "subject_kind", "subject_id", "standard"),
+        # Named by hand: the generated name is longer than PostgreSQL's 63 characters.
+        UniqueConstraint(
+            "site", "subject_kind", "subject_id", "standard", "revision", name="uq_sla_evaluation_revision"
+        ),
         Index(None, "site", "evaluated_at"),
         Index(None, "call_pk"),
+        Index(None, "chain_seq", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -147,13 +177,51 @@ class SlaEvaluationRow(SQLModel, table=True):
     threshold: float | None = None
     policy_version: str = ""
     evaluated_at: float
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    supersedes_seq: int | None = Field(default=None, sa_type=BigInteger)
+    chain_seq: int = _chain_seq()
+    prev_hash: str = _chain_hash()
+    record_hash: str = _chain_hash()
+
+
+class InquiryEvidenceRow(SQLModel, table=True):
+    """The messages (and phone replies) one inquiry evaluation was judged on, frozen with it: the
+    ``mail_message`` rows are the mailbox's working set (a later copy of a message may lower its
+    arrival time), these are what the evaluation saw. Keyed by the evaluation's subject, standard and
+    revision."""
+
+    __tablename__ = "inquiry_evidence"
+    __table_args__ = (
+        UniqueConstraint("site", "inquiry_id", "standard", "revision", "ordinal"),
+        Index(None, "chain_seq", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: str
+    inquiry_id: str
+    standard: str
+    revision: int
+    ordinal: int
+    role: str
+    message_key: str
+    direction: str
+    cls: str
+    kind: str
+    at: float
+    reasons_json: str = Field(sa_type=Text)
+    folder: str
+    uid: int
+    headers: str = Field(sa_type=Text)
+    chain_seq: int = _chain_seq()
+    prev_hash: str = _chain_hash()
+    record_hash: str = _chain_hash()
 
 
 class MonitoringGapRow(SQLModel, table=True):
     """A span ``[start, end)`` during which a source was not connected: figures there are unknown."""
 
     __tablename__ = "monitoring_gap"
-    __table_args__ = (UniqueConstraint("site", "source", "start"),)
+    __table_args__ = (UniqueConstraint("site", "source", "start"), Index(None, "chain_seq", unique=True))
 
     id: int | None = Field(default=None, primary_key=True)
     site: str
@@ -161,19 +229,37 @@ class MonitoringGapRow(SQLModel, table=True):
     start: float
     end: float
     reason: str
+    chain_seq: int = _chain_seq()
+    prev_hash: str = _chain_hash()
+    record_hash: str = _chain_hash()
 
 
 class PolicyVersionRow(SQLModel, table=True):
     """The SLA policy each ``policy_version`` string stood for, so old evaluations stay explainable."""
 
     __tablename__ = "policy_version"
-    __table_args__ = (UniqueConstraint("version", "site"),)
+    __table_args__ = (UniqueConstraint("version", "site"), Index(None, "chain_seq", unique=True))
 
     id: int | None = Field(default=None, primary_key=True)
     version: str
     site: str
     policy_json: str = Field(sa_type=Text)
     created_at: float
+    chain_seq: int = _chain_seq()
+    prev_hash: str = _chain_hash()
+    record_hash: str = _chain_hash()
+
+
+class ChainHeadRow(SQLModel, table=True):
+    """The evidence chain's last position and hash (one row, id 1). It can be derived from the chained
+    rows; it exists as the row every writer locks before appending, so two writers cannot both
+    append after the same record (fork the chain)."""
+
+    __tablename__ = "chain_head"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(sa_type=BigInteger)
+    hash: str
 
 
 class MailMessageRow(SQLModel, table=True):
@@ -216,7 +302,9 @@ class MailMessageRow(SQLModel, table=True):
 
 class InquiryRow(SQLModel, table=True):
     """The latest evaluation of one inquiry (CONTRACTS section 5); ``evidence_json`` lists the
-    messages (and calls) its figures came from."""
+    messages (and calls) its figures came from. A mutable projection for queries (status and at-risk
+    change while an inquiry is open): it is not evidence and not chained. The auditable record of a
+    final result is its ``sla_evaluation`` revision with its ``inquiry_evidence`` rows."""
 
     __tablename__ = "inquiry"
     __table_args__ = (UniqueConstraint("site", "inquiry_id"), Index(None, "site", "received_at", "id"))
