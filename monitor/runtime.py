@@ -27,6 +27,7 @@ from monitor.domain.tracker import SiteRules
 from monitor.mailboxes import MailRuntime
 from monitor.metrics import SiteThresholds, SlamonMetrics
 from monitor.service.calls import CallService, CallSink
+from monitor.service.policies import call_thresholds, register_policies
 from monitor.service.wallboard import BoardSite, BoardSource, FiguresReader, Wallboard
 from monitor.service.writer import BatchWriter
 from monitor.store.engine import make_engine, safe_url, upgrade
@@ -87,7 +88,9 @@ class Daemon:
         engine = make_engine(settings.monitor.database_url)
         await asyncio.to_thread(upgrade, engine)
         log.info("store ready at %s", safe_url(engine))
-        writer = BatchWriter(engine)
+        # The thresholds each stored evaluation was judged against, by version (evidence chain).
+        await asyncio.to_thread(register_policies, engine, settings, self.clock())
+        writer = BatchWriter(engine, thresholds_for=call_thresholds(settings))
         metrics = SlamonMetrics(self.thresholds(), clock=self.clock)
         key = settings.hmac_key()
         for pbx in settings.pbx:
