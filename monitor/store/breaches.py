@@ -1,10 +1,10 @@
 """SLA breaches: the latest evaluation of each (subject, standard) whose result is ``breached``, with
 the key figures of its subject (the call or the inquiry).
 
-"Latest" means no later evaluation of the same subject and standard exists and, once evaluations
-form a chain with corrections (``supersedes_seq``), no evaluation supersedes it: a breach corrected
-to ``met`` is no longer a breach, and a corrected breach is listed once, as corrected. The query reads
-the columns the table has, so it works before and after that migration.
+"Latest" means the highest ``revision`` of the subject and standard, and no evaluation supersedes it
+(``supersedes_seq`` = its ``chain_seq``): a breach corrected to ``met`` is no longer a breach, and a
+corrected breach is listed once, as corrected. The query reads the columns the table has, so it also
+works on a schema from before the evidence chain (migration 0003).
 """
 
 from __future__ import annotations
@@ -51,20 +51,24 @@ class BreachFilter:
 
 
 def latest_only(ev: Table) -> builtins.list[ColumnElement[bool]]:
-    """Conditions keeping only the evaluations that are in force (see the module docstring)."""
+    """Conditions keeping only the evaluations in force (see the module docstring): no higher
+    ``revision`` (or, before revisions existed, no later row) of the same subject and standard, and
+    no row whose ``supersedes_seq`` points at this one's chain position."""
     later = ev.alias("later_evaluation")
+    order = "revision" if "revision" in ev.c else "id"
     out: builtins.list[ColumnElement[bool]] = [
         ~exists().where(
             later.c.site == ev.c.site,
             later.c.subject_kind == ev.c.subject_kind,
             later.c.subject_id == ev.c.subject_id,
             later.c.standard == ev.c.standard,
-            later.c.id > ev.c.id,
+            later.c[order] > ev.c[order],
         )
     ]
-    if "supersedes_seq" in ev.c and "seq" in ev.c:
+    position = "chain_seq" if "chain_seq" in ev.c else "seq"
+    if "supersedes_seq" in ev.c and position in ev.c:
         superseding = ev.alias("superseding_evaluation")
-        out.append(~exists().where(superseding.c.supersedes_seq == ev.c.seq))
+        out.append(~exists().where(superseding.c.supersedes_seq == ev.c[position]))
     return out
 
 

@@ -38,6 +38,21 @@ def _chain_hash() -> Any:
     return Field(default="", sa_column_kwargs={"server_default": text("''")})
 
 
+# Columns of ``call`` the SLA summary reads, besides site, arrived_at and id (monitor/store/summary.py).
+SUMMARY_COLUMNS = (
+    "direction",
+    "outcome",
+    "policy_version",
+    "queue",
+    "answered_by",
+    "rings_to_answer",
+    "hold_max_s",
+    "time_to_answer_s",
+    "talk_s",
+    "ended_at",
+)
+
+
 def _call_fk(nullable: bool = False) -> Column[int]:
     # Children go with their call: a call is only ever deleted as a whole (retention), never in part.
     return Column(Integer, ForeignKey("call.id", ondelete="CASCADE"), nullable=nullable)
@@ -50,8 +65,10 @@ class CallRow(SQLModel, table=True):
     __tablename__ = "call"
     __table_args__ = (
         UniqueConstraint("site", "call_id"),
-        # Keyset pagination walks (arrived_at, id), with or without a site filter.
-        Index(None, "site", "arrived_at", "id"),
+        # Keyset pagination walks (arrived_at, id), with or without a site filter. On PostgreSQL the
+        # site index also carries what the SLA summary counts (migration 0004), so a month of calls is
+        # aggregated from the index alone (index-only scan), never from the wide rows.
+        Index(None, "site", "arrived_at", "id", postgresql_include=list(SUMMARY_COLUMNS)),
         Index(None, "arrived_at", "id"),
         Index(None, "site", "caller_key"),
         Index(None, "chain_seq", unique=True),
@@ -164,6 +181,8 @@ class SlaEvaluationRow(SQLModel, table=True):
         Index(None, "site", "evaluated_at"),
         Index(None, "call_pk"),
         Index(None, "chain_seq", unique=True),
+        # "Is this evaluation superseded?" is asked for every breach listed (migration 0004).
+        Index(None, "supersedes_seq"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -3,12 +3,20 @@ subject's figures, every filter, pages to the last one, calls and inquiries inte
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import Session
 
 from monitor.domain.calls import CallRecord
-from tests.integration.api_store import ApiStore, auth, local, store
+from monitor.store.mail_repository import SqlInquiryRepository
+from monitor.store.tables import table
+from tests.integration.api_store import ApiStore, auth, build, local, store
 
 __all__ = ["store"]
 pytestmark = pytest.mark.service
@@ -119,3 +127,50 @@ def test_items_carry_the_subject_figures(store: ApiStore) -> None:
 def test_bad_parameters(store: ApiStore, params: dict[str, Any]) -> None:
     response = store.api.get("/api/v1/breaches", params=params, headers=auth(store.tokens["auditor"]))
     assert response.status_code in (400, 422)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApiStore]:
+    """A store of its own (the test appends corrections)."""
+    url = (
+        f"sqlite:///{tmp_path}/own.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    built = build(url, tmp_path)
+    yield built
+    built.engine.dispose()
+
+
+def test_a_corrected_evaluation_replaces_what_it_supersedes(fresh: ApiStore) -> None:
+    """q2 was breached; a phone reply matched later corrects it to met (a new revision superseding
+    the first): it is no longer a breach, while the superseded row stays in the chain."""
+    breached = [v for v in fresh.inquiries if v.status == "breached"]
+    q2 = next(v for v in breached if v.mailbox == "service")
+    letter = next(v for v in breached if v.mailbox == "letters")
+    corrected = replace(
+        q2,
+        status="met",
+        at_risk=False,
+        first_human_reply_at=q2.received_at + 600.0,
+        reply_via="phone",
+        business_seconds_to_first_human_reply=600.0,
+        business_seconds_elapsed=600.0,
+    )
+    with Session(fresh.engine) as session, session.begin():
+        SqlInquiryRepository(session).save_many([corrected])
+    ev = table("sla_evaluation")
+    with Session(fresh.engine) as session:
+        revisions = session.execute(
+            select(ev.c.revision, ev.c.result, ev.c.supersedes_seq.is_not(None)).where(
+                ev.c.subject_kind == "inquiry", ev.c.subject_id == q2.inquiry_id
+            )
+        ).all()
+    assert sorted(tuple(r) for r in revisions) == [(0, "breached", False), (1, "met", True)]
+    assert keys(walk(fresh, 1, subject="inquiry")) == [(letter.inquiry_id, "acknowledge")]
+    response = fresh.api.get("/api/v1/export/breaches.jsonl", headers=auth(fresh.tokens["auditor"]))
+    exported = [i for i in map(json.loads, response.text.splitlines()) if i["subject_kind"] == "inquiry"]
+    assert [(i["subject_id"], i["standard"]) for i in exported] == [(letter.inquiry_id, "acknowledge")]
+    summary = fresh.get("/api/v1/sla/summary", group_by="mailbox", site="detroit", **{"from": "2026-11-01"})
+    service = next(g for g in summary["groups"] if g["key"] == "service")
+    assert service["inquiries"]["met"] == 2 and service["inquiries"]["breached"] == 0
