@@ -6,7 +6,7 @@ import json
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -278,6 +278,103 @@ def classify(
             typer.echo(f"{path.name[:48]:<48} {result.cls:<6} {result.kind:<13} {'; '.join(result.reasons)}")
     if unreadable:
         raise typer.Exit(1)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The append-only evidence chain")
+app.add_typer(audit_app, name="audit")
+
+
+def _chain_engine(settings: Settings) -> Any:
+    """The store's engine, refused (exit 2) unless its schema is current: audit commands only read,
+    so they never upgrade a database themselves."""
+    from monitor.store.engine import head_revision, make_engine, safe_url, schema_revision
+
+    engine = make_engine(settings.monitor.database_url)
+    at = schema_revision(engine)
+    if at != head_revision():
+        engine.dispose()
+        where = safe_url(settings.monitor.database_url)
+        _fail(f"{where}: schema at {at or 'nothing'}, not {head_revision()}: run `slamon db upgrade` first")
+    return engine
+
+
+@audit_app.command("verify")
+def audit_verify(
+    config: ConfigOpt = None,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            "--expect",
+            help="SEQ:HASH of a head recorded earlier (an export's manifest): fail unless the chain "
+            "still holds that record with that hash",
+        ),
+    ] = None,
+) -> None:
+    """Walk the evidence chain in order, recomputing every hash: exit 0 if intact, 1 naming the first
+    broken record (edited, missing, reordered)."""
+    from sqlalchemy.orm import Session
+
+    from monitor.store.chain import ChainHead
+    from monitor.store.chain_verify import verify_chain
+
+    anchor = None
+    if expect is not None:
+        seq, _, digest = expect.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            _fail(f"--expect {expect!r}: give SEQ:HASH (the head_seq and head_hash of a manifest)")
+        anchor = ChainHead(int(seq), digest.lower())
+    engine = _chain_engine(_settings(config))
+    try:
+        with Session(engine) as session:
+            report = verify_chain(session, expect=anchor)
+    finally:
+        engine.dispose()
+    if report.broken is None:
+        anchored = f"; holds seq {anchor.seq} as expected" if anchor else ""
+        typer.echo(
+            f"evidence chain intact: {report.records} records, head seq {report.head.seq} "
+            f"sha256 {report.head.hash}{anchored}"
+        )
+        return
+    typer.echo(f"evidence chain BROKEN at {report.broken}")
+    typer.echo(f"({report.records} records before it verified)")
+    raise typer.Exit(1)
+
+
+@app.command("export")
+def export(
+    from_: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD (each site's local date)")],
+    to: Annotated[str, typer.Option("--to", help="last day, included, YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option("--out", help="directory for the files (created if needed)")],
+    config: ConfigOpt = None,
+    site: Annotated[str | None, typer.Option(help="only this site")] = None,
+) -> None:
+    """Write calls.csv, inquiries.csv, breaches.csv and manifest.json (counts, checksums, policy
+    versions, service-level formula and components, monitoring gaps, evidence-chain head)."""
+    from datetime import date
+
+    from monitor.service.audit_export import ExportError, export_period
+
+    days: list[date] = []
+    for option, value in (("--from", from_), ("--to", to)):
+        try:
+            days.append(date.fromisoformat(value))
+        except ValueError:
+            _fail(f"{option} {value!r} is not a date (YYYY-MM-DD)")
+    settings = _settings(config)
+    engine = _chain_engine(settings)
+    try:
+        manifest = export_period(engine, settings, days[0], days[1], out, site)
+    except ExportError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    counts, head = manifest["counts"], manifest["evidence_chain"]
+    typer.echo(
+        f"{out}: {counts['calls']} calls, {counts['inquiries']} inquiries, {counts['breaches']} breaches, "
+        f"{counts['monitoring_gaps']} monitoring gaps ({from_} to {to}); "
+        f"evidence chain head seq {head['head_seq']} sha256 {head['head_hash']}"
+    )
 
 
 def main() -> None:  # pragma: no cover
