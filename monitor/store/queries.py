@@ -85,10 +85,11 @@ def inquiry_conditions(inquiry: Table, f: InquiryFilter) -> builtins.list[Column
 
 
 def after_cursor(at: Any, pk: Any, cursor: str) -> ColumnElement[bool]:
-    """Rows strictly after ``cursor`` in newest-first ``(at, pk)`` order. Spelled out rather than a
-    row-value comparison so SQLite uses the index on both columns."""
+    """Rows strictly after ``cursor`` in newest-first ``(at, pk)`` order. The redundant ``at <= when``
+    is what both databases can use as an index bound (neither bounds a scan with the OR alone, and
+    SQLite does not with a row-value comparison), so a deep page costs what the first one does."""
     when, last = decode_cursor(cursor, newest_first=True)
-    return or_(at < when, and_(at == when, pk < last))
+    return and_(at <= when, or_(at < when, pk < last))
 
 
 def newest_first_page(
