@@ -45,9 +45,11 @@ class PolicySettings(_Strict):
     first_reply_business_s: float = Field(3600.0, gt=0)
     acknowledge_business_days: float = Field(2.0, gt=0)
     # Reporting only (the service-level formula of /api/v1/sla/summary): a caller who hangs up unanswered
-    # within this many seconds of arriving is a short abandon, left out of the denominator. Not part of
-    # the evaluated policy, so changing it changes no policy version and no stored evaluation.
-    short_abandon_s: float = Field(5.0, ge=0)
+    # within this many seconds of arriving is a short abandon, left out of the denominator. Compared in
+    # whole seconds (the wait rounded up; a fraction here is dropped), at most 120 (the call rollup keeps
+    # waits to the second up to there). Not part of the evaluated policy: changing it changes no policy
+    # version and no stored evaluation, and applies to past periods as well.
+    short_abandon_s: float = Field(5.0, ge=0, le=120)
     version: str | None = None
 
     def to_domain(self) -> SlaPolicy:

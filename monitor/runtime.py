@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from sqlalchemy.engine import Engine
 
 from adapters.asterisk.actions import AmiSecret
 from adapters.asterisk.pipeline import AmiCallPipeline
@@ -28,6 +29,7 @@ from monitor.mailboxes import MailRuntime
 from monitor.metrics import SiteThresholds, SlamonMetrics
 from monitor.service.calls import CallService, CallSink
 from monitor.service.policies import call_thresholds, register_policies
+from monitor.service.summary import roll_up_calls
 from monitor.service.wallboard import BoardSite, BoardSource, FiguresReader, Wallboard
 from monitor.service.writer import BatchWriter
 from monitor.store.engine import make_engine, safe_url, upgrade
@@ -150,7 +152,7 @@ class Daemon:
                 for site in self.sites:
                     tg.create_task(site.source.run(), name=f"ami-{site.site}")
                 api = tg.create_task(server.serve(), name="api")
-                tg.create_task(self._housekeeping(), name="housekeeping")
+                tg.create_task(self._housekeeping(engine), name="housekeeping")
                 tg.create_task(self.mail.run(), name="mailboxes")
                 if self.mail_feed is not None:
                     tg.create_task(self.mail_feed(self.mail), name="mail-feed")
@@ -178,13 +180,17 @@ class Daemon:
         finally:
             engine.dispose()
 
-    async def _housekeeping(self) -> None:
+    async def _housekeeping(self, engine: Engine) -> None:
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=30.0)
             now = self.clock()
             for site in self.sites:
                 site.service.expire(now)
+            try:
+                await asyncio.to_thread(roll_up_calls, engine, self.settings)
+            except Exception:  # summaries stay complete without it (they count from the calls)
+                log.exception("call rollup pass failed; will retry")
 
     def _live_json(self, now: float) -> list[dict[str, Any]]:
         out = []

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import builtins
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Float, and_, bindparam, case, exists, func, literal, null, or_, select
+from sqlalchemy import ColumnElement, Float, and_, bindparam, case, func, literal, null, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from monitor.store.breaches import latest_only
+from monitor.store.rollup import SLOT_S, PolicyThresholds, hold_breached, watermark, within_threshold
 from monitor.store.tables import table
 
 CALL_COUNTS = (
@@ -43,14 +44,6 @@ INQUIRY_COUNTS = ("received", "met", "breached", "open", "at_risk")
 ABANDONED_OUTCOMES = ("abandoned", "missed")
 
 Dimension = Literal["bucket", "queue", "agent", "mailbox"] | None
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyThresholds:
-    """The call thresholds of one policy version (answer within N rings, hold at most S seconds)."""
-
-    answer_within_rings: float
-    max_hold_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,49 +91,80 @@ def _case_tree(column: Any, bounds: Sequence[float], lo: int, hi: int) -> Column
     )
 
 
-def _recorded(c: Any, standard: str, result: str) -> ColumnElement[bool]:
-    """The call's evaluation in force for ``standard`` has ``result`` (one index probe per call)."""
-    ev = table("sla_evaluation")
-    return exists().where(
-        ev.c.call_pk == c.id,
-        ev.c.subject_kind == "call",
-        ev.c.standard == standard,
-        ev.c.result == result,
-        *latest_only(ev),
-    )
-
-
-def _within(c: Any, policies: Mapping[str, PolicyThresholds]) -> ColumnElement[bool]:
-    """Answered within the answer_within_rings of the call's policy version; for a version whose
-    thresholds are not known here, the call's recorded answer_rings evaluation decides."""
-    unknown = _recorded(c, "answer_rings", "met")
-    if not policies:
-        return unknown
-    limit = case({v: p.answer_within_rings for v, p in policies.items()}, value=c.policy_version)
-    return or_(
-        and_(c.policy_version.in_(list(policies)), c.rings_to_answer <= limit),
-        and_(c.policy_version.not_in(list(policies)), unknown),
-    )
-
-
-def _hold_breached(c: Any, policies: Mapping[str, PolicyThresholds]) -> ColumnElement[bool]:
-    unknown = _recorded(c, "hold", "breached")
-    if not policies:
-        return unknown
-    limit = case({v: p.max_hold_s for v, p in policies.items()}, value=c.policy_version)
-    return or_(
-        and_(c.policy_version.in_(list(policies)), c.hold_max_s > limit),
-        and_(c.policy_version.not_in(list(policies)), unknown),
-    )
-
-
 class SqlSummaryQueries:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._dialect = session.get_bind().dialect.name
 
     def call_groups(self, scope: SummaryScope) -> builtins.list[GroupFigures]:
-        """Inbound customer calls only: outbound and internal calls are offered to nobody."""
+        """Inbound customer calls only (outbound and internal calls are offered to nobody): whole
+        15-minute slots from the rollup, the rest (the period's ragged edges, calls stored since the
+        last rollup pass, and every agent grouping) from ``call``."""
+        last = watermark(self._session)
+        first_slot = math.ceil(scope.start / SLOT_S) * SLOT_S
+        last_slot = math.floor(scope.end / SLOT_S) * SLOT_S
+        if last == 0 or scope.dimension == "agent" or first_slot >= last_slot:
+            return self._raw_calls(scope, scope.start, scope.end)
+        c = table("call").c
+        return [
+            *self._rolled_calls(scope, first_slot, last_slot),
+            *self._raw_calls(scope, scope.start, first_slot, c.id <= last),
+            *self._raw_calls(scope, last_slot, scope.end, c.id <= last),
+            *self._raw_calls(scope, scope.start, scope.end, c.id > last),
+        ]
+
+    def _short_limits(self, scope: SummaryScope, site: Any) -> Any:
+        """Each site's short-abandon threshold in whole seconds (see ``rollup.wait_of``)."""
+        limits = {
+            s: math.floor(scope.short_abandon_s.get(s, scope.default_short_abandon_s)) for s in scope.sites
+        }
+        if len(set(limits.values())) <= 1:
+            return literal(next(iter(limits.values()), math.floor(scope.default_short_abandon_s)))
+        return case(limits, value=site, else_=math.floor(scope.default_short_abandon_s))
+
+    def _rolled_calls(self, scope: SummaryScope, start: float, end: float) -> builtins.list[GroupFigures]:
+        c = table("call_slot").c
+        if scope.dimension == "bucket":
+            key: Any = bucket_index(c.slot_start, scope.bounds, self._dialect)
+        elif scope.dimension == "queue":
+            key = func.nullif(c.queue, "")
+        else:
+            key = null()
+        inner = (
+            select(*c, key.label("g"), (c.wait_s <= self._short_limits(scope, c.site)).label("short"))
+            .where(c.site.in_(list(scope.sites)), c.slot_start >= start, c.slot_start < end)
+            .subquery()
+        )
+        i = inner.c
+        outcome = i.outcome
+
+        def total(column: Any, *where: Any) -> Any:
+            return func.coalesce(func.sum(column).filter(*where) if where else func.sum(column), 0)
+
+        stmt = select(
+            i.site,
+            i.g,
+            i.policy_version,
+            total(i.calls).label("offered"),
+            total(i.calls, outcome == "answered").label("answered"),
+            total(i.within).label("answered_within_threshold"),
+            total(i.calls, outcome == "abandoned").label("abandoned"),
+            total(i.calls, outcome == "missed").label("missed"),
+            total(i.calls, and_(outcome.in_(ABANDONED_OUTCOMES), i.short)).label("short_abandoned"),
+            total(i.calls, outcome == "voicemail").label("voicemail"),
+            total(i.calls, outcome == "after_hours").label("after_hours"),
+            total(i.calls, outcome == "failed").label("failed"),
+            total(i.hold_breaches).label("hold_breaches"),
+            total(i.time_to_answer_s_sum).label("time_to_answer_s_sum"),
+            total(i.talk_s_sum).label("talk_s_sum"),
+        ).group_by(i.site, i.g, i.policy_version)
+        return [self._group(row, CALL_COUNTS, CALL_SUMS) for row in self._session.execute(stmt)]
+
+    def _raw_calls(
+        self, scope: SummaryScope, start: float, end: float, *only: ColumnElement[bool]
+    ) -> builtins.list[GroupFigures]:
+        if end <= start:
+            return []
         call = table("call")
         c = call.c
         if scope.dimension == "bucket":
@@ -151,11 +175,6 @@ class SqlSummaryQueries:
             key = c.answered_by
         else:
             key = null()
-        thresholds = {s: scope.short_abandon_s.get(s, scope.default_short_abandon_s) for s in scope.sites}
-        if len(set(thresholds.values())) <= 1:
-            short: Any = literal(next(iter(thresholds.values()), scope.default_short_abandon_s))
-        else:
-            short = case(thresholds, value=c.site, else_=scope.default_short_abandon_s)
         answered = c.outcome == "answered"
         inner = (
             select(
@@ -163,17 +182,18 @@ class SqlSummaryQueries:
                 key.label("g"),
                 c.policy_version,
                 c.outcome,
-                and_(answered, _within(c, scope.policies)).label("within"),
-                and_(answered, _hold_breached(c, scope.policies)).label("hold_breached"),
+                and_(answered, within_threshold(c, scope.policies)).label("within"),
+                and_(answered, hold_breached(c, scope.policies)).label("hold_breached"),
                 c.time_to_answer_s,
                 c.talk_s,
-                (c.ended_at - c.arrived_at <= short).label("short"),
+                (c.ended_at - c.arrived_at <= self._short_limits(scope, c.site)).label("short"),
             )
             .where(
                 c.site.in_(list(scope.sites)),
-                c.arrived_at >= scope.start,
-                c.arrived_at < scope.end,
+                c.arrived_at >= start,
+                c.arrived_at < end,
                 c.direction == "inbound",
+                *only,
             )
             .subquery()
         )

@@ -281,6 +281,42 @@ class ChainHeadRow(SQLModel, table=True):
     hash: str
 
 
+class CallSlotRow(SQLModel, table=True):
+    """Inbound calls pre-counted per site, 15-minute slot, queue ('' for none), policy version,
+    outcome and whole seconds waited by callers who gave up: a projection of ``call`` for reports,
+    not evidence (``monitor/store/rollup.py``; migration 0005)."""
+
+    __tablename__ = "call_slot"
+    # Named by hand: the generated name is longer than PostgreSQL's 63 characters.
+    __table_args__ = (
+        UniqueConstraint(
+            "site", "slot_start", "queue", "policy_version", "outcome", "wait_s", name="uq_call_slot_key"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: str
+    slot_start: float
+    queue: str
+    policy_version: str
+    outcome: str
+    wait_s: int
+    calls: int
+    within: int
+    hold_breaches: int
+    time_to_answer_s_sum: float
+    talk_s_sum: float
+
+
+class RollupStateRow(SQLModel, table=True):
+    """How far each rollup has counted (the last ``call.id`` in ``call_slot``)."""
+
+    __tablename__ = "rollup_state"
+
+    name: str = Field(primary_key=True)
+    last_id: int = Field(sa_type=BigInteger)
+
+
 class MailMessageRow(SQLModel, table=True):
     """One service-mailbox message as slamon understood it: pseudonymous (keys and masks, a subject
     hash, masked evidence headers; no body), enough to rebuild every conversation after a restart."""

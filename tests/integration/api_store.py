@@ -35,6 +35,7 @@ from monitor.domain.mail import MailSeen
 from monitor.domain.policy import evaluate_call
 from monitor.domain.privacy import key_number, mask_number
 from monitor.service.reports import inquiries_at
+from monitor.service.summary import roll_up_calls
 from monitor.service.writer import write_batch
 from monitor.store.engine import make_engine, upgrade
 from monitor.store.mail_repository import SqlInquiryRepository, SqlMailRepository
@@ -260,7 +261,7 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def build(url: str, tmp: Path) -> ApiStore:
+def build(url: str, tmp: Path, roll_up_first: int | None = 10) -> ApiStore:
     config = settings()
     engine = make_engine(url)
     upgrade(engine)
@@ -276,6 +277,10 @@ def build(url: str, tmp: Path) -> ApiStore:
             local("2026-01-01T00:00:00"),
         )
         SqlMailRepository(session).add_many(conversations())
+    if roll_up_first is not None:
+        # Part of the calls counted in the rollup, the rest still only in ``call``: summaries then
+        # add rolled slots, the period's ragged edges and the calls stored since the last pass.
+        roll_up_calls(engine, config, batch=roll_up_first, max_batches=1)
     views = [r.view for r in inquiries_at(config, engine, KEY, EVALUATED_AT)]
     with Session(engine) as session, session.begin():
         SqlInquiryRepository(session).save_many(views)

@@ -4,14 +4,22 @@ figures computed here in Python from the store's records, for every grouping, in
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import Session
 
 from monitor.domain.calls import CallRecord
 from monitor.domain.inquiries import InquiryView
+from monitor.service.summary import roll_up_calls
+from monitor.service.writer import write_batch
+from monitor.store.rollup import watermark
+from monitor.store.tables import table
 from tests.integration.api_store import (
     DETROIT,
     LONDON,
@@ -19,8 +27,10 @@ from tests.integration.api_store import (
     UNKNOWN_VERSION,
     ApiStore,
     auth,
+    build,
     local,
     store,
+    synthetic_call,
 )
 
 __all__ = ["store"]
@@ -207,3 +217,55 @@ def test_defaults_and_wallboard_role(store: ApiStore) -> None:
 def test_bad_requests_are_422(store: ApiStore, params: dict[str, Any]) -> None:
     response = store.api.get("/api/v1/sla/summary", params=params, headers=auth(store.tokens["auditor"]))
     assert response.status_code == 422, response.text
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unrolled(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApiStore]:
+    """A store of its own with nothing rolled up yet (the test rolls up and adds calls)."""
+    url = (
+        f"sqlite:///{tmp_path}/own.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    built = build(url, tmp_path, roll_up_first=None)
+    yield built
+    built.engine.dispose()
+
+
+QUERIES: list[dict[str, Any]] = [
+    {"group_by": "day", "from": "2026-11-20", "to": "2026-12-03"},
+    {"group_by": "week", "site": "detroit", "from": "2026-11-24T00:07:13", "to": "2026-12-01T10:00:01.5"},
+    {"group_by": "month", "site": "leeds", "from": "2026-11-01", "to": "2026-12-01"},
+    {"group_by": "queue", "from": "2026-11-24T05:44:00Z", "to": "2026-12-02T00:00:00Z"},
+    {"group_by": "agent", "from": "2026-11-01", "to": "2026-12-31"},
+]
+
+
+def test_rollup_passes_change_no_figure(unrolled: ApiStore) -> None:
+    """Figures are the same from ``call`` alone, fully rolled up, and rolled up before more calls
+    (a late one in an already rolled slot among them) were stored; a second pass counts nothing."""
+    raw = [summary(unrolled, **q) for q in QUERIES]
+    assert roll_up_calls(unrolled.engine, unrolled.settings) > 0
+    assert roll_up_calls(unrolled.engine, unrolled.settings) == 0
+    with Session(unrolled.engine) as session:
+        assert watermark(session) == max(i for (i,) in session.execute(select(table("call").c.id)))
+    assert [summary(unrolled, **q) for q in QUERIES] == raw
+    late = [
+        synthetic_call("late.1", "detroit", local("2026-11-24T00:44:00"), outcome="abandoned", waited_s=4.0),
+        synthetic_call("late.2", "detroit", local("2026-11-30T09:00:00"), queue="parts", answer_s=30.0),
+    ]
+    write_batch(unrolled.engine, late)
+    unrolled.calls.extend(c.record for c in late)
+    with_late = [summary(unrolled, **q) for q in QUERIES]
+    assert with_late != raw
+    detroit_days = with_late[0]
+    for group in detroit_days["groups"]:
+        if group["site"] == "detroit":
+            calls = [
+                c
+                for c in unrolled.calls
+                if c.site == "detroit" and day_key(c.arrived_at, DETROIT, "day") == group["key"]
+            ]
+            assert group["calls"] == call_figures(calls), group["key"]
+    roll_up_calls(unrolled.engine, unrolled.settings)
+    assert [summary(unrolled, **q) for q in QUERIES] == with_late
