@@ -34,6 +34,7 @@ test: $(STAMP) deps-system lint
 bench: $(STAMP)
 	$(BIN)/python bench/ami_ingest.py
 	$(BIN)/python bench/imap_sync.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
