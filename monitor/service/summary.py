@@ -114,41 +114,52 @@ def sla_summary(session: Session, request: SummaryRequest, rules: SiteRules) -> 
     policies = _thresholds(known)
     groups: dict[tuple[str, str | None], _Group] = {}
     totals: dict[str, _Group] = {}
+    cuts: dict[str, list[Bucket]] = {}
+    zones: dict[str, ZoneInfo] = {}
     for zone_name, zone_sites in _by_zone(sites, rules).items():
         zone = ZoneInfo(zone_name)
-        cuts = buckets(start, request.end, granularity, zone) if granularity else []
+        zone_cuts = buckets(start, request.end, granularity, zone) if granularity else []
         for site in zone_sites:
+            zones[site], cuts[site] = zone, zone_cuts
             totals[site] = _Group(
                 site, None, None, zone, _zeros(CALL_COUNTS, CALL_SUMS), _zeros(INQUIRY_COUNTS)
             )
-            for b in cuts:
+            for b in zone_cuts:
                 groups[(site, b.key)] = _Group(
                     site, b.key, b, zone, _zeros(CALL_COUNTS, CALL_SUMS), _zeros(INQUIRY_COUNTS)
                 )
-        base = SummaryScope(
-            sites=zone_sites,
-            start=start,
-            end=request.end,
-            bounds=[cuts[0].start, *(b.end for b in cuts)] if cuts else [],
-            short_abandon_s={s: rules.short_abandon_s(s) for s in zone_sites},
-            policies=policies,
-        )
-        parts = (
-            ("calls", call_dim, summary.call_groups(replace(base, dimension=call_dim))),
-            ("inquiries", inquiry_dim, summary.inquiry_groups(replace(base, dimension=inquiry_dim))),
-        )
-        for part, dim, rows in parts:
-            for row in rows:
-                _add(totals[row.site], part, row)
-                if dim is None:
-                    continue
-                key = cuts[int(row.key) - 1].key if dim == "bucket" else row.key
-                group = groups.get((row.site, key))
-                if group is None:
-                    calls = _zeros(CALL_COUNTS, CALL_SUMS) if call_dim else None
-                    inquiries = _zeros(INQUIRY_COUNTS) if inquiry_dim else None
-                    group = groups[(row.site, key)] = _Group(row.site, key, None, zone, calls, inquiries)
-                _add(group, part, row)
+    # One query per part for every site at once: each site's rows find their bucket among the edges
+    # of its own zone.
+    base = SummaryScope(
+        sites=sites,
+        start=start,
+        end=request.end,
+        bounds={s: [c[0].start, *(b.end for b in c)] for s, c in cuts.items() if c},
+        short_abandon_s={s: rules.short_abandon_s(s) for s in sites},
+        policies=policies,
+    )
+    parts = (
+        ("calls", call_dim, summary.call_groups(replace(base, dimension=call_dim)) if sites else []),
+        (
+            "inquiries",
+            inquiry_dim,
+            summary.inquiry_groups(replace(base, dimension=inquiry_dim)) if sites else [],
+        ),
+    )
+    for part, dim, rows in parts:
+        for row in rows:
+            _add(totals[row.site], part, row)
+            if dim is None:
+                continue
+            key = cuts[row.site][int(row.key) - 1].key if dim == "bucket" else row.key
+            group = groups.get((row.site, key))
+            if group is None:
+                calls = _zeros(CALL_COUNTS, CALL_SUMS) if call_dim else None
+                inquiries = _zeros(INQUIRY_COUNTS) if inquiry_dim else None
+                group = groups[(row.site, key)] = _Group(
+                    row.site, key, None, zones[row.site], calls, inquiries
+                )
+            _add(group, part, row)
     versions = sorted({(v, g.site) for g in totals.values() for v in g.versions})
     gaps = [g for g in SqlGapRepository(session).list(request.site, start, request.end) if g.site in sites]
     overall = _Group("", None, None, ZoneInfo("UTC"), _zeros(CALL_COUNTS, CALL_SUMS), _zeros(INQUIRY_COUNTS))
