@@ -7,6 +7,8 @@ app under uvicorn, measured over HTTP on loopback.
   with a cursor ~900,000 calls deep; ``..._filtered_p95_ms`` with site+queue+outcome. Goal <= 50 ms.
 - The month is summarised from the call rollup (``call_slot``, brought up to date after the load as
   the daemon does every 30 s; ``load_rollup_s``) plus the calls not rolled up yet.
+  ``api_summary_month_day_from_calls_*``: the same request before any rollup pass (every call
+  counted from ``call``, through the covering index), for comparison.
 - api_export_rss_*: the server process's resident memory while it streams the full calls CSV
   (sampled every 50 ms from /proc): at the start, at the peak, and the growth. Goal: flat.
 
@@ -51,6 +53,7 @@ from tests.services import free_port, throwaway_postgres
 
 CALLS = 1_000_000
 REQUESTS = 60
+UNROLLED_REQUESTS = 20
 WARMUP = 5
 SITES = (
     ("detroit", "America/Detroit", 0.4),
@@ -257,11 +260,15 @@ def load(url: str, n: int) -> dict[str, float]:
         ).fetchone()
         assert sizes is not None
         out["table_mb"], out["summary_index_mb"] = sizes[0] / 1e6, sizes[1] / 1e6
-    # What the daemon's housekeeping does every 30 s as calls come in, here in one go.
+    return out
+
+
+def roll_up(url: str) -> dict[str, float]:
+    """What the daemon's housekeeping does every 30 s as calls come in, here in one go."""
     engine = make_engine(url)
     started = time.perf_counter()
     roll_up_calls(engine, bench_settings())
-    out["load_rollup_s"] = time.perf_counter() - started
+    out: dict[str, float] = {"load_rollup_s": time.perf_counter() - started}
     with engine.connect() as conn:
         out["rollup_rows"] = conn.execute(text("SELECT count(*) FROM call_slot")).scalar_one()
         conn.execute(text("ANALYZE call_slot"))
@@ -302,11 +309,11 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def timed(client: httpx.Client, path: str, params: dict[str, Any]) -> list[float]:
+def timed(client: httpx.Client, path: str, params: dict[str, Any], requests: int = REQUESTS) -> list[float]:
     for _ in range(WARMUP):
         client.get(path, params=params).raise_for_status()
     out = []
-    for _ in range(REQUESTS):
+    for _ in range(requests):
         started = time.perf_counter()
         response = client.get(path, params=params)
         out.append((time.perf_counter() - started) * 1000)
@@ -385,6 +392,11 @@ def main() -> None:
                 figures["api_summary_month_calls"] = summary["totals"]["calls"]["offered"]
                 figures["api_summary_month_service_level"] = summary["totals"]["service_level"]
                 figures["api_summary_month_policy_versions"] = len(summary["policy_versions"])
+                # For comparison: the same month counted from the calls alone (no rollup pass yet).
+                unrolled = timed(client, "/api/v1/sla/summary", month, requests=UNROLLED_REQUESTS)
+                figures["api_summary_month_day_from_calls_p50_ms"] = statistics.median(unrolled)
+                figures["api_summary_month_day_from_calls_p95_ms"] = p95(unrolled)
+                figures.update(roll_up(url))
                 runs = {
                     "api_summary_month_day": timed(client, "/api/v1/sla/summary", month),
                     "api_summary_month_day_site": timed(
