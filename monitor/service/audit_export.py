@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -232,7 +233,9 @@ def _count_call(c: dict[str, float], row: dict[str, Any], short_abandon_s: float
         c["hold_breaches"] += sla.get("hold") == "breached"
         c["time_to_answer_s_sum"] = round(c["time_to_answer_s_sum"] + (row["time_to_answer_s"] or 0.0), 3)
         c["talk_s_sum"] = round(c["talk_s_sum"] + (row["talk_s"] or 0.0), 3)
-    if outcome in ABANDONED_OUTCOMES and row["ended_at"] - row["arrived_at"] <= short_abandon_s:
+    # Whole seconds, as the API's summary counts them (monitor.store.rollup.wait_of).
+    waited = math.ceil(row["ended_at"] - row["arrived_at"])
+    if outcome in ABANDONED_OUTCOMES and waited <= math.floor(short_abandon_s):
         c["short_abandoned"] += 1
 
 
