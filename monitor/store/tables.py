@@ -11,8 +11,6 @@ double-precision columns, the same numbers the domain computes with, so nothing 
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
@@ -27,15 +25,15 @@ SQLModel.metadata.naming_convention = {
 }
 
 
-def _chain_seq() -> Any:
-    # Position in the evidence chain (monitor/store/chain.py), global and gap-free per database. The
-    # server default only exists because SQLite can add a NOT NULL column to a table with rows (call)
-    # only with a default; a row that still has 0 was written around the chain and fails verification.
-    return Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+class Chained(SQLModel):
+    """The evidence-chain columns (monitor/store/chain.py) of a chained table. ``chain_seq`` is the
+    position, global and gap-free per database. The server defaults only exist because SQLite can add
+    a NOT NULL column to a table with rows (call) only with one; a row that still has chain_seq 0 was
+    written around the chain and fails verification."""
 
-
-def _chain_hash() -> Any:
-    return Field(default="", sa_column_kwargs={"server_default": text("''")})
+    chain_seq: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    prev_hash: str = Field(default="", sa_column_kwargs={"server_default": text("''")})
+    record_hash: str = Field(default="", sa_column_kwargs={"server_default": text("''")})
 
 
 # Columns of ``call`` the SLA summary reads, besides site, arrived_at and id (monitor/store/summary.py).
@@ -58,7 +56,7 @@ def _call_fk(nullable: bool = False) -> Column[int]:
     return Column(Integer, ForeignKey("call.id", ondelete="CASCADE"), nullable=nullable)
 
 
-class CallRow(SQLModel, table=True):
+class CallRow(Chained, table=True):
     """One customer call (CONTRACTS section 4). ``caller_masked`` is the record's display form; the
     full number is never stored, only ``caller_key`` (HMAC) so repeat callers can be matched."""
 
@@ -98,9 +96,6 @@ class CallRow(SQLModel, table=True):
     closed_reason: str = "hangup"
     # The record exactly as computed (to_dict()), kept for audit and served by the API as is.
     record_json: str = Field(sa_type=Text)
-    chain_seq: int = _chain_seq()
-    prev_hash: str = _chain_hash()
-    record_hash: str = _chain_hash()
 
 
 class CallLegRow(SQLModel, table=True):
@@ -149,7 +144,7 @@ class CallTransferRow(SQLModel, table=True):
     at: float
 
 
-class CallEvidenceRow(SQLModel, table=True):
+class CallEvidenceRow(Chained, table=True):
     """The source messages (raw AMI event text) a call's figures were computed from, in order."""
 
     __tablename__ = "call_evidence"
@@ -161,12 +156,9 @@ class CallEvidenceRow(SQLModel, table=True):
     t: float
     kind: str
     raw: str = Field(sa_type=Text)
-    chain_seq: int = _chain_seq()
-    prev_hash: str = _chain_hash()
-    record_hash: str = _chain_hash()
 
 
-class SlaEvaluationRow(SQLModel, table=True):
+class SlaEvaluationRow(Chained, table=True):
     """Evaluations of a subject (a call or an inquiry) per standard, append-only: a correction is a new
     row with the next ``revision`` whose ``supersedes_seq`` is the chain position of the row it
     corrects; the highest revision is the one in force. ``measured``/``threshold`` are in the
@@ -198,12 +190,9 @@ class SlaEvaluationRow(SQLModel, table=True):
     evaluated_at: float
     revision: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     supersedes_seq: int | None = Field(default=None, sa_type=BigInteger)
-    chain_seq: int = _chain_seq()
-    prev_hash: str = _chain_hash()
-    record_hash: str = _chain_hash()
 
 
-class InquiryEvidenceRow(SQLModel, table=True):
+class InquiryEvidenceRow(Chained, table=True):
     """The messages (and phone replies) one inquiry evaluation was judged on, frozen with it: the
     ``mail_message`` rows are the mailbox's working set (a later copy of a message may lower its
     arrival time), these are what the evaluation saw. Keyed by the evaluation's subject, standard and
@@ -231,12 +220,9 @@ class InquiryEvidenceRow(SQLModel, table=True):
     folder: str
     uid: int
     headers: str = Field(sa_type=Text)
-    chain_seq: int = _chain_seq()
-    prev_hash: str = _chain_hash()
-    record_hash: str = _chain_hash()
 
 
-class MonitoringGapRow(SQLModel, table=True):
+class MonitoringGapRow(Chained, table=True):
     """A span ``[start, end)`` during which a source was not connected: figures there are unknown."""
 
     __tablename__ = "monitoring_gap"
@@ -248,12 +234,9 @@ class MonitoringGapRow(SQLModel, table=True):
     start: float
     end: float
     reason: str
-    chain_seq: int = _chain_seq()
-    prev_hash: str = _chain_hash()
-    record_hash: str = _chain_hash()
 
 
-class PolicyVersionRow(SQLModel, table=True):
+class PolicyVersionRow(Chained, table=True):
     """The SLA policy each ``policy_version`` string stood for, so old evaluations stay explainable."""
 
     __tablename__ = "policy_version"
@@ -264,9 +247,6 @@ class PolicyVersionRow(SQLModel, table=True):
     site: str
     policy_json: str = Field(sa_type=Text)
     created_at: float
-    chain_seq: int = _chain_seq()
-    prev_hash: str = _chain_hash()
-    record_hash: str = _chain_hash()
 
 
 class ChainHeadRow(SQLModel, table=True):
