@@ -92,12 +92,16 @@ def replay(
             else:
                 typer.echo(call_table_row(item.record))
         if store:
+            import time
+
+            from monitor.service.policies import call_thresholds, register_policies
             from monitor.service.writer import write_batch
             from monitor.store.engine import make_engine, upgrade
 
             engine = make_engine(settings.monitor.database_url)
             upgrade(engine)
-            result = write_batch(engine, completed)
+            register_policies(engine, settings, time.time())  # stored records name their policy version
+            result = write_batch(engine, completed, call_thresholds(settings))
             typer.echo(
                 f"stored {result.calls_written} new calls ({result.duplicates} already stored)", err=True
             )
@@ -108,10 +112,12 @@ def replay(
 def sync(config: Annotated[Path, typer.Option("--config", "-c", help="slamon.toml")]) -> None:
     """One read-only pass over every configured mailbox: store what was found, evaluate, exit."""
     import asyncio
+    import time
 
     from adapters.imap.errors import ImapError
     from monitor.domain.inquiries import summarize
     from monitor.mailboxes import MailRuntime
+    from monitor.service.policies import register_policies
     from monitor.store.engine import make_engine, upgrade
 
     settings = _settings(config)
@@ -124,6 +130,7 @@ def sync(config: Annotated[Path, typer.Option("--config", "-c", help="slamon.tom
     engine = make_engine(settings.monitor.database_url)
     try:
         upgrade(engine)
+        register_policies(engine, settings, time.time())
         mail = MailRuntime(settings, engine, key)
         mail.load_history()
         try:
