@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from monitor.api.deps import AppContext, ContextDep
+from monitor.api.schemas import ErrorPublic
 from monitor.service.wallboard import Wallboard, change_key
 from monitor.tokens import Role, role_of
 
@@ -88,7 +89,15 @@ def _site(board: Wallboard, site: str | None) -> str:
 SiteQuery = Annotated[str | None, Query(description="A configured site id (default: the first one)")]
 
 
-@router.get("/api/v1/wallboard/snapshot")
+_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorPublic, "description": "Missing or unknown token (header or access_token)"},
+    403: {"model": ErrorPublic, "description": "The token's role may not read the wallboard"},
+    404: {"model": ErrorPublic, "description": "Unknown site"},
+    503: {"model": ErrorPublic, "description": "No live wallboard in this process (not the daemon)"},
+}
+
+
+@router.get("/api/v1/wallboard/snapshot", responses=_RESPONSES)
 async def snapshot(ctx: ContextDep, _role: ReaderDep, site: SiteQuery = None) -> JSONResponse:
     """The wallboard's figures for one site now. Async on purpose: live call state is read on the
     event loop, which is the only place it changes."""
@@ -97,7 +106,7 @@ async def snapshot(ctx: ContextDep, _role: ReaderDep, site: SiteQuery = None) ->
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/api/v1/wallboard/stream")
+@router.get("/api/v1/wallboard/stream", responses=_RESPONSES)
 async def stream(ctx: ContextDep, _role: ReaderDep, site: SiteQuery = None) -> EventSourceResponse:
     """``text/event-stream`` of ``snapshot`` events: one every second, and within
     ``CHECK_EVERY_S`` of a change in counts, rings, colour levels or source health."""

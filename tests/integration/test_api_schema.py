@@ -30,9 +30,9 @@ pytestmark = pytest.mark.service
 
 EXAMPLES = 40
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
-# The wallboard's endpoints are another module's: its stream never ends by design, and the snapshot
-# needs the daemon's live wallboard (this app has none); tests/integration/test_api_wallboard.py and
-# the e2e browser test cover them.
+# The wallboard's endpoints are not fuzzed here: the stream never ends by design, and the snapshot
+# needs the daemon's live wallboard (this app has none, so it would only answer its documented 503);
+# tests/integration/test_api_wallboard.py and the e2e browser test cover them.
 NOT_FUZZED = {"/api/v1/wallboard/stream", "/api/v1/wallboard/snapshot"}
 WITHOUT_PARAMETERS = {"/healthz", "/readyz", "/api/v1/calls/live"}
 OPERATIONS = [
