@@ -126,7 +126,15 @@ class MailRuntime:
         positions = _Positions(SqlImapPositionStore(self.engine))
         for mailbox in self.settings.mailbox:
             pipeline = self.pipelines[(mailbox.site, mailbox.label)]
-            source = _source(mailbox, positions, pipeline, self._gap_for(mailbox), options)
+            source = ImapSource.from_settings(
+                mailbox,
+                store=positions,
+                on_messages=pipeline.on_messages,
+                want_body=pipeline.want_body,
+                on_gap=self._gap_for(mailbox),
+                poll_interval=mailbox.poll_interval_s,
+                **options,
+            )
             self.sources.append(source)
 
     def _gap_for(self, mailbox: MailboxSettings) -> Callable[[float, float, str], None]:
@@ -224,31 +232,3 @@ class _Positions:
 
     def save(self, site: str, mailbox: str, folder: str, uidvalidity: int, last_uid: int) -> None:
         self._store.save(site, mailbox, folder, uidvalidity, last_uid)
-
-
-def _source(
-    mailbox: MailboxSettings,
-    positions: _Positions,
-    pipeline: ImapMailPipeline,
-    on_gap: Callable[[float, float, str], None],
-    options: dict[str, Any],
-) -> ImapSource:
-    return ImapSource(
-        site=mailbox.site,
-        mailbox=mailbox.label,
-        host=mailbox.host,
-        port=mailbox.port,
-        username=mailbox.username,
-        password=mailbox.password(),
-        store=positions,
-        on_messages=pipeline.on_messages,
-        want_body=pipeline.want_body,
-        tls=mailbox.tls,
-        ca_file=mailbox.ca_file,
-        inbox=mailbox.inbox,
-        sent=mailbox.sent,
-        extra_folders=mailbox.extra_folders,
-        on_gap=on_gap,
-        poll_interval=mailbox.poll_interval_s,
-        **options,
-    )

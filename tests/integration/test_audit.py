@@ -1,4 +1,5 @@
-"""The evidence chain and its verifier on SQLite."""
+"""The evidence chain and its verifier, on SQLite and on a throwaway PostgreSQL 15 (the PostgreSQL
+cases fail under CI=true when it is missing)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import pytest
 from tests.integration import audit_cases
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/audit.db"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.service)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/audit.db"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 def test_untouched_store_verifies(url: str) -> None:
