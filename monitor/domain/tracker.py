@@ -118,10 +118,13 @@ class CallTracker:
         out: list[CallRecord] = []
         for call in list(self._calls.values()):
             if call.call_id not in live_ids:
+                if gap_start is None or call.last_t > gap_start:
+                    # Heard from since the connection came back: it started (or moved) after the
+                    # listing was taken, which races with the events that follow a login.
+                    continue
                 call.approximate = True
-                end = gap_start if gap_start is not None and gap_start > call.last_t else call.last_t
-                out.append(self._close(call, end, "gap"))
-            elif gap_start is not None:
+                out.append(self._close(call, gap_start, "gap"))
+            elif gap_start is not None and call.first_t < gap_start:
                 call.approximate = True
         for snap in sorted(snapshots, key=lambda s: s.channel_id != s.call_id):
             out.extend(self.apply(snap))

@@ -283,3 +283,13 @@ def test_resync_adopts_unknown_and_closes_vanished() -> None:
     assert "b.1" in t.live_calls and t.live_calls["b.1"].approximate
     [rec] = run(t, [ev.ChannelHungUp(T0 + 70, "b.1", "b.1", 0, "Up")])
     assert rec.outcome == "abandoned" and rec.arrived_at == T0 + 40 and rec.approximate
+
+
+def test_resync_keeps_calls_that_started_after_the_listing_was_taken() -> None:
+    """Events right after a login race the CoreShowChannels reply: a call first heard of after the
+    connection came back is live, not a call that ended during the gap."""
+    t = tracker()
+    run(t, Call("new.1", T0 + 100).queue(1.6).out)  # arrives between the login and the listing's reply
+    assert t.resync([], T0 + 101, gap_start=T0 + 90) == []
+    assert t.resync([], T0 + 101, gap_start=None) == []
+    assert "new.1" in t.live_calls and not t.live_calls["new.1"].approximate
