@@ -3,6 +3,9 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# bash with pipefail: `make bench` pipes each benchmark through tee, and a failing one must fail make.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 .PHONY: demo test lint bench clean deps-system
 
@@ -32,9 +35,12 @@ test: $(STAMP) deps-system lint
 	CI=$${CI:-} $(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python bench/ami_ingest.py
-	$(BIN)/python bench/imap_sync.py
-	$(BIN)/python bench/api.py
+	@mkdir -p var/bench
+	$(BIN)/python bench/ami_ingest.py | tee var/bench/ami_ingest.txt
+	$(BIN)/python bench/imap_sync.py | tee var/bench/imap_sync.txt
+	$(BIN)/python bench/store_write.py | tee var/bench/store_write.txt
+	$(BIN)/python bench/api.py | tee var/bench/api.txt
+	@$(BIN)/python bench/summary.py var/bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
