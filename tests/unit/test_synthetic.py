@@ -137,8 +137,7 @@ def test_sequence_numbers_increase_globally_from_the_given_start() -> None:
 
 
 def test_event_shapes_are_those_of_the_real_captures() -> None:
-    if not CAPTURES.is_dir():
-        pytest.skip("shared Asterisk fixtures not available")
+    assert CAPTURES.is_dir(), f"shared Asterisk captures missing at {CAPTURES}"
     shapes: dict[str, set[tuple[str, ...]]] = collections.defaultdict(set)
     for path in CAPTURES.glob("[a-h]*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
