@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 
 from monitor.api.deps import AppContext, AuditorRole, ContextDep, SessionDep, site_zone
+from monitor.api.filters import BreachFilterDep
 from monitor.api.params import (
-    AgentQ,
     CursorQ,
-    FromQ,
-    InquiryKindQ,
     LimitQ,
-    MailboxQ,
-    OutcomeQ,
-    QueueQ,
-    SiteQ,
-    ToQ,
-    period,
 )
 from monitor.api.schemas import BreachPagePublic, ErrorPublic
 from monitor.config import ConfigError
 from monitor.service.ports import InvalidCursor
 from monitor.service.public import ThresholdFor, breach_item
-from monitor.store.breaches import BreachFilter, SqlBreachQueries
-
-Standard = Literal["answer_rings", "hold", "abandon", "first_reply", "acknowledge"]
-StandardQ = Annotated[Standard | None, Query(description="Only breaches of this standard.")]
-SubjectQ = Annotated[
-    Literal["call", "inquiry"] | None, Query(description="Only breaches of calls, or of inquiries.")
-]
+from monitor.store.breaches import SqlBreachQueries
 
 router = APIRouter(
     prefix="/api/v1",
@@ -40,23 +26,6 @@ router = APIRouter(
         403: {"model": ErrorPublic, "description": "The token's role may not read this"},
     },
 )
-
-
-def breach_filter(
-    ctx: AppContext,
-    site: str | None,
-    from_: Any,
-    to: Any,
-    standard: str | None,
-    subject: str | None,
-    queue: str | None,
-    agent: str | None,
-    outcome: str | None,
-    mailbox: str | None,
-    kind: str | None,
-) -> BreachFilter:
-    start, end = period(from_, to, site_zone(ctx, site))
-    return BreachFilter(site, start, end, standard, subject, queue, agent, outcome, mailbox, kind)
 
 
 def thresholds(ctx: AppContext) -> ThresholdFor:
@@ -89,20 +58,10 @@ def list_breaches(
     ctx: ContextDep,
     session: SessionDep,
     _role: AuditorRole,
-    site: SiteQ = None,
-    standard: StandardQ = None,
-    subject: SubjectQ = None,
-    from_: FromQ = None,
-    to: ToQ = None,
-    queue: QueueQ = None,
-    agent: AgentQ = None,
-    outcome: OutcomeQ = None,
-    mailbox: MailboxQ = None,
-    kind: InquiryKindQ = None,
+    f: BreachFilterDep,
     limit: LimitQ = 100,
     cursor: CursorQ = None,
 ) -> dict[str, Any]:
-    f = breach_filter(ctx, site, from_, to, standard, subject, queue, agent, outcome, mailbox, kind)
     try:
         rows, next_cursor = SqlBreachQueries(session).page(f, limit, cursor)
     except InvalidCursor as exc:

@@ -7,23 +7,17 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from monitor.api.deps import AuditorRole, ContextDep, SessionDep, WallboardRole, site_zone
+from monitor.api.deps import AuditorRole, ContextDep, SessionDep, WallboardRole
+from monitor.api.filters import CallFilterDep
 from monitor.api.params import (
-    AgentQ,
     CursorQ,
-    DirectionQ,
-    FromQ,
     IdPath,
     LimitQ,
-    OutcomeQ,
-    QueueQ,
     SiteQ,
-    ToQ,
-    period,
 )
 from monitor.api.schemas import CallDetailPublic, CallPagePublic, ErrorPublic
 from monitor.service.ports import InvalidCursor
-from monitor.store.queries import CallFilter, SqlCallQueries
+from monitor.store.queries import SqlCallQueries
 from monitor.store.repository import SqlCallRepository
 
 router = APIRouter(
@@ -48,18 +42,10 @@ def list_calls(
     ctx: ContextDep,
     session: SessionDep,
     _role: AuditorRole,
-    site: SiteQ = None,
-    from_: FromQ = None,
-    to: ToQ = None,
-    queue: QueueQ = None,
-    agent: AgentQ = None,
-    outcome: OutcomeQ = None,
-    direction: DirectionQ = None,
+    f: CallFilterDep,
     limit: LimitQ = 100,
     cursor: CursorQ = None,
 ) -> dict[str, Any]:
-    start, end = period(from_, to, site_zone(ctx, site))
-    f = CallFilter(site, start, end, queue, agent, outcome, direction)
     try:
         page = SqlCallQueries(session).page(f, limit, cursor)
     except InvalidCursor as exc:

@@ -8,26 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 
-from monitor.api.breaches import StandardQ, SubjectQ, breach_filter, thresholds
+from monitor.api.breaches import thresholds
 from monitor.api.deps import AuditorRole, ContextDep, site_zone
+from monitor.api.filters import BreachFilterDep, CallFilterDep, InquiryFilterDep
 from monitor.api.inquiries import site_calendars
-from monitor.api.params import (
-    AgentQ,
-    AtRiskQ,
-    DirectionQ,
-    FromQ,
-    InquiryKindQ,
-    InquiryStatusQ,
-    MailboxQ,
-    OutcomeQ,
-    QueueQ,
-    SiteQ,
-    ToQ,
-    period,
-)
 from monitor.api.schemas import ErrorPublic
 from monitor.service.exports import MEDIA_TYPES, Format, export_breaches, export_calls, export_inquiries
-from monitor.store.queries import CallFilter, InquiryFilter
 
 FormatPath = Annotated[Literal["csv", "jsonl"], Path(description="csv or jsonl")]
 
@@ -77,16 +63,8 @@ def export_calls_file(
     fmt: FormatPath,
     ctx: ContextDep,
     _role: AuditorRole,
-    site: SiteQ = None,
-    from_: FromQ = None,
-    to: ToQ = None,
-    queue: QueueQ = None,
-    agent: AgentQ = None,
-    outcome: OutcomeQ = None,
-    direction: DirectionQ = None,
+    f: CallFilterDep,
 ) -> StreamingResponse:
-    start, end = period(from_, to, site_zone(ctx, site))
-    f = CallFilter(site, start, end, queue, agent, outcome, direction)
     return _stream("calls", fmt, export_calls(ctx.engine, f, fmt, lambda s: site_zone(ctx, s)))
 
 
@@ -106,16 +84,8 @@ def export_inquiries_file(
     fmt: FormatPath,
     ctx: ContextDep,
     _role: AuditorRole,
-    site: SiteQ = None,
-    mailbox: MailboxQ = None,
-    kind: InquiryKindQ = None,
-    status: InquiryStatusQ = None,
-    at_risk: AtRiskQ = None,
-    from_: FromQ = None,
-    to: ToQ = None,
+    f: InquiryFilterDep,
 ) -> StreamingResponse:
-    start, end = period(from_, to, site_zone(ctx, site))
-    f = InquiryFilter(site, start, end, mailbox, kind, status, at_risk)
     chunks = export_inquiries(ctx.engine, f, fmt, lambda s: site_zone(ctx, s), site_calendars(ctx))
     return _stream("inquiries", fmt, chunks)
 
@@ -134,17 +104,7 @@ def export_breaches_file(
     fmt: FormatPath,
     ctx: ContextDep,
     _role: AuditorRole,
-    site: SiteQ = None,
-    standard: StandardQ = None,
-    subject: SubjectQ = None,
-    from_: FromQ = None,
-    to: ToQ = None,
-    queue: QueueQ = None,
-    agent: AgentQ = None,
-    outcome: OutcomeQ = None,
-    mailbox: MailboxQ = None,
-    kind: InquiryKindQ = None,
+    f: BreachFilterDep,
 ) -> StreamingResponse:
-    f = breach_filter(ctx, site, from_, to, standard, subject, queue, agent, outcome, mailbox, kind)
     chunks = export_breaches(ctx.engine, f, fmt, lambda s: site_zone(ctx, s), thresholds(ctx))
     return _stream("breaches", fmt, chunks)

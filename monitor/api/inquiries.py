@@ -8,24 +8,18 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from monitor.api.deps import AppContext, AuditorRole, ContextDep, SessionDep, site_zone
+from monitor.api.filters import InquiryFilterDep
 from monitor.api.params import (
-    AtRiskQ,
     CursorQ,
-    FromQ,
     IdPath,
-    InquiryKindQ,
-    InquiryStatusQ,
     LimitQ,
-    MailboxQ,
     SiteQ,
-    ToQ,
-    period,
 )
 from monitor.api.schemas import ErrorPublic, InquiryPagePublic, InquiryPublic
 from monitor.domain.calendar import BusinessCalendar
 from monitor.service.ports import InvalidCursor
 from monitor.service.public import inquiry_item
-from monitor.store.queries import InquiryFilter, SqlInquiryQueries
+from monitor.store.queries import SqlInquiryQueries
 
 router = APIRouter(
     prefix="/api/v1",
@@ -67,18 +61,10 @@ def list_inquiries(
     ctx: ContextDep,
     session: SessionDep,
     _role: AuditorRole,
-    site: SiteQ = None,
-    mailbox: MailboxQ = None,
-    kind: InquiryKindQ = None,
-    status: InquiryStatusQ = None,
-    at_risk: AtRiskQ = None,
-    from_: FromQ = None,
-    to: ToQ = None,
+    f: InquiryFilterDep,
     limit: LimitQ = 100,
     cursor: CursorQ = None,
 ) -> dict[str, Any]:
-    start, end = period(from_, to, site_zone(ctx, site))
-    f = InquiryFilter(site, start, end, mailbox, kind, status, at_risk)
     try:
         rows, next_cursor = SqlInquiryQueries(session).page(f, limit, cursor)
     except InvalidCursor as exc:
