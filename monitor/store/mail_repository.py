@@ -11,14 +11,13 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.domain.inquiries import EvidenceItem, InquiryView
 from monitor.domain.mail import Classification, MailSeen
-from monitor.service.ports import CallPage
 from monitor.store.chain import ChainAppender
-from monitor.store.repository import decode_cursor, encode_cursor, insert_ignoring_duplicates
+from monitor.store.repository import insert_ignoring_duplicates
 from monitor.store.tables import table
 
 
@@ -137,54 +136,6 @@ class SqlInquiryRepository:
                 if key not in out or row["revision"] > out[key]["revision"]:
                     out[key] = dict(row)
         return out
-
-    def get(self, site: str, inquiry_id: str) -> dict[str, Any] | None:
-        inquiry = table("inquiry")
-        row = self._session.execute(
-            select(inquiry).where(inquiry.c.site == site, inquiry.c.inquiry_id == inquiry_id)
-        ).first()
-        return None if row is None else _inquiry_item(row._mapping)
-
-    def list(
-        self,
-        site: str | None = None,
-        start: float | None = None,
-        end: float | None = None,
-        limit: int = 100,
-        after: str | None = None,
-        *,
-        status: str | None = None,
-        mailbox: str | None = None,
-        newest_first: bool = False,
-    ) -> CallPage:
-        inquiry = table("inquiry")
-        received, pk = inquiry.c.received_at, inquiry.c.id
-        conditions = []
-        if site is not None:
-            conditions.append(inquiry.c.site == site)
-        if mailbox is not None:
-            conditions.append(inquiry.c.mailbox == mailbox)
-        if status is not None:
-            conditions.append(inquiry.c.status == status)
-        if start is not None:
-            conditions.append(received >= start)
-        if end is not None:
-            conditions.append(received < end)
-        if after is not None:
-            at, last = decode_cursor(after, newest_first)
-            if newest_first:
-                conditions.append(or_(received < at, and_(received == at, pk < last)))
-            else:
-                conditions.append(or_(received > at, and_(received == at, pk > last)))
-        order = (received.desc(), pk.desc()) if newest_first else (received.asc(), pk.asc())
-        rows = self._session.execute(
-            select(inquiry).where(*conditions).order_by(*order).limit(limit + 1)
-        ).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [_inquiry_item(r._mapping) for r in rows]
-        cursor = encode_cursor(rows[-1].received_at, rows[-1].id, newest_first) if more else None
-        return CallPage(items=items, next_cursor=cursor)
 
 
 class StoredPosition(NamedTuple):
@@ -369,26 +320,4 @@ def _evidence_row(
         "folder": e.folder,
         "uid": e.uid,
         "headers": e.headers,
-    }
-
-
-def _inquiry_item(r: Any) -> dict[str, Any]:
-    return {
-        "inquiry_id": r["inquiry_id"],
-        "site": r["site"],
-        "mailbox": r["mailbox"],
-        "kind": r["kind"],
-        "customer": r["customer_masked"],
-        "received_at": r["received_at"],
-        "first_human_reply_at": r["first_human_reply_at"],
-        "reply_via": r["reply_via"],
-        "business_seconds_to_first_human_reply": r["business_seconds_to_first_human_reply"],
-        "deadline_at": r["deadline_at"],
-        "status": r["status"],
-        "at_risk": bool(r["at_risk"]),
-        "auto_replies": r["auto_replies"],
-        "requested_contact": r["requested_contact"],
-        "policy_version": r["policy_version"],
-        "evaluated_at": r["evaluated_at"],
-        "evidence": json.loads(r["evidence_json"]),
     }

@@ -22,6 +22,7 @@ from monitor.store.chain import CHAINED_TABLES, ChainHead, content_hash, read_he
 from monitor.store.chain_verify import VerifyReport, records_between, verify_chain
 from monitor.store.engine import make_engine, upgrade
 from monitor.store.mail_repository import SqlInquiryRepository
+from monitor.store.queries import SqlInquiryQueries
 from monitor.store.repository import SqlPolicyRepository
 from monitor.store.tables import table
 from tests.integration.store_cases import realistic_call
@@ -285,7 +286,7 @@ def check_inquiry_corrections_are_appended(url: str) -> None:
         sla = table("sla_evaluation")
         rows = s.execute(select(sla).order_by(sla.c.revision)).mappings().all()
         evidence = s.execute(select(table("inquiry_evidence"))).mappings().all()
-        projection = SqlInquiryRepository(s).get("detroit", "inq-1")
+        projection = SqlInquiryQueries(s).get("inq-1", "detroit")
     assert [(r["revision"], r["result"], r["measured"]) for r in rows] == [
         (0, "breached", 3700.0),
         (1, "breached", 5400.0),

@@ -16,6 +16,7 @@ from monitor.domain.mail import MailSeen
 from monitor.service.reports import inquiries_at
 from monitor.store.engine import make_engine, upgrade
 from monitor.store.mail_repository import SqlImapPositionStore, SqlInquiryRepository, SqlMailRepository
+from monitor.store.queries import InquiryFilter, SqlInquiryQueries
 from monitor.views import inquiry_item
 from tests.builders import KEY, OOO, mail
 
@@ -91,9 +92,9 @@ def test_messages_round_trip_idempotently_and_report_rebuilds_inquiries(
     with Session(engine) as session, session.begin():
         SqlInquiryRepository(session).save_many([item.view])
     with Session(engine) as session:
-        stored = SqlInquiryRepository(session).get("detroit", item.view.inquiry_id)
-        page = SqlInquiryRepository(session).list("detroit", status="met")
-    assert stored is not None and stored["status"] == "met" and len(page.items) == 1
+        stored = SqlInquiryQueries(session).get(item.view.inquiry_id, "detroit")
+        rows, _ = SqlInquiryQueries(session).page(InquiryFilter("detroit", status="met"))
+    assert stored is not None and stored["status"] == "met" and len(rows) == 1
     engine.dispose()
 
 
