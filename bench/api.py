@@ -46,6 +46,7 @@ from sqlalchemy import text
 
 from monitor.config import PolicySettings, Settings, SiteSettings
 from monitor.service.summary import roll_up_calls
+from monitor.store.chain import CHAINED
 from monitor.store.engine import make_engine, upgrade
 from monitor.store.repository import encode_cursor
 from monitor.tokens import create_token
@@ -79,33 +80,8 @@ POLICIES = {
     },
 }
 SWITCH = datetime(2026, 10, 15, tzinfo=ZoneInfo("America/Detroit")).timestamp()
-COLUMNS = (
-    "site",
-    "call_id",
-    "direction",
-    "caller_masked",
-    "caller_key",
-    "dialed",
-    "queue",
-    "arrived_at",
-    "answered_at",
-    "ended_at",
-    "outcome",
-    "answered_by",
-    "time_to_answer_s",
-    "rings_to_answer",
-    "queue_wait_s",
-    "hold_total_s",
-    "hold_max_s",
-    "talk_s",
-    "policy_version",
-    "approximate",
-    "closed_reason",
-    "record_json",
-    "chain_seq",
-    "prev_hash",
-    "record_hash",
-)
+# The call table's columns in the chain's order (the COPY writes rows shaped like real records).
+COLUMNS = (*CHAINED["call"].key, *CHAINED["call"].data, "chain_seq", "prev_hash", "record_hash")
 
 
 def _outcome(rng: random.Random) -> str:
