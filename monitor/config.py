@@ -4,6 +4,17 @@ Secrets are never values in the TOML file: ``*_file`` keys point at files, or en
 (``SLAMON_HMAC_KEY``, ``SLAMON_AMI_SECRET`` / ``SLAMON_AMI_SECRET_<SITE>``, ``SLAMON_IMAP_PASSWORD`` /
 ``SLAMON_IMAP_PASSWORD_<SITE>``) provide them. They are held as ``SecretStr`` so a repr or a
 validation error never shows them.
+
+``[api]`` request limits (docs/security.md), defaults shown::
+
+    [api]
+    tokens_file = "/etc/slamon/tokens"
+    max_body_bytes = 65536     # a larger request body (declared or streamed): 413
+    max_url_bytes = 8192       # a longer path + query string: 414
+    max_header_bytes = 16384   # headers beyond this: 431 (400 from uvicorn/h11 while still arriving)
+
+``[monitor] listen`` defaults to loopback; any other address logs a warning at every start (the API
+is then reachable from the network and only the tokens protect it).
 """
 
 from __future__ import annotations
@@ -36,7 +47,9 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a ValidationError's text would otherwise quote the input, and a model
+    # validator's input is the whole section (a database URL with its password, say).
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class PolicySettings(_Strict):
@@ -76,9 +89,29 @@ class MonitorSettings(_Strict):
             raise ValueError("listen must be HOST:PORT")
         return value
 
+    def __repr_args__(self) -> Any:
+        # The database URL may carry a password: repr/str (and so tracebacks and debug logs) mask it.
+        for name, value in super().__repr_args__():
+            yield name, (mask_url_password(value) if name == "database_url" else value)
+
+
+def mask_url_password(url: str) -> str:
+    """``scheme://user:***@host/...``: the form of a database URL that may be shown."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{host}{slash}{path}"
+
 
 class ApiSettings(_Strict):
     tokens_file: Path | None = None
+    # Request limits (monitor/api/limits.py): the API only serves small GETs, so anything bigger is
+    # refused before a route sees it.
+    max_body_bytes: int = Field(64 * 1024, ge=0, le=64 << 20)
+    max_url_bytes: int = Field(8 * 1024, ge=256, le=1 << 20)
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1 << 20)
 
 
 class SiteSettings(_Strict):

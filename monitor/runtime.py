@@ -20,6 +20,7 @@ from adapters.asterisk.pipeline import AmiCallPipeline
 from adapters.asterisk.source import AmiSource
 from monitor.api.app import create_app
 from monitor.api.deps import AppContext
+from monitor.api.limits import server_config
 from monitor.bootstrap import call_service, site_rules
 from monitor.config import Settings, SiteSettings
 from monitor.domain.calls import CompletedCall
@@ -27,6 +28,7 @@ from monitor.domain.live import live_calls
 from monitor.domain.tracker import SiteRules
 from monitor.mailboxes import MailRuntime
 from monitor.metrics import SiteThresholds, SlamonMetrics
+from monitor.metrics.store import StoreCollector
 from monitor.service.calls import CallService, CallSink
 from monitor.service.policies import call_thresholds, register_policies
 from monitor.service.summary import roll_up_calls
@@ -69,6 +71,9 @@ class Daemon:
     mail_feed: Callable[[MailRuntime], Coroutine[Any, Any, None]] | None = None
     mail: MailRuntime | None = None
     wallboard: Wallboard | None = None
+    writer: BatchWriter | None = None
+    # Finished calls buffered for the store before the AMI sources stop reading (backpressure).
+    store_high_water: int = 5_000
 
     def thresholds(self) -> list[SiteThresholds]:
         out = []
@@ -92,8 +97,11 @@ class Daemon:
         log.info("store ready at %s", safe_url(engine))
         # The thresholds each stored evaluation was judged against, by version (evidence chain).
         await asyncio.to_thread(register_policies, engine, settings, self.clock())
-        writer = BatchWriter(engine, thresholds_for=call_thresholds(settings))
+        writer = self.writer = BatchWriter(
+            engine, thresholds_for=call_thresholds(settings), high_water=self.store_high_water
+        )
         metrics = SlamonMetrics(self.thresholds(), clock=self.clock)
+        metrics.registry.register(StoreCollector(writer))
         key = settings.hmac_key()
         for pbx in settings.pbx:
             site_cfg = settings.site_by_id(pbx.site)
@@ -112,6 +120,7 @@ class Daemon:
                 action_timeout=pbx.action_timeout_s,
                 clock=self.clock,
             )
+            source.client.room = writer.room  # a store that falls behind holds the PBX back
             self.sites.append(SiteRuntime(site_cfg.id, service.tracker.rules, service, source))
             metrics.add_site(self.sites[-1])
             metrics.add_source(source)
@@ -144,7 +153,7 @@ class Daemon:
         )
         host, _, port = settings.monitor.listen.rpartition(":")
         server = uvicorn.Server(
-            uvicorn.Config(create_app(ctx), host=host, port=int(port), log_level="warning", lifespan="off")
+            server_config(create_app(ctx), host, int(port), settings.api, tokens=len(ctx.tokens))
         )
         try:
             async with asyncio.TaskGroup() as tg:
