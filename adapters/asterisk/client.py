@@ -14,6 +14,11 @@ Callbacks (all optional except ``on_message``):
 * ``on_gap(start, end, reason)`` - after a *re*connect: the time from losing/declaring dead the
   previous session to finishing the new login. Not called for the first connection.
 * ``on_state(up)`` - True after each login, False when a session ends.
+
+Backpressure: when ``room`` (an ``asyncio.Event``, set while the consumer has room) is clear the reader
+stops reading, so TCP flow control holds the PBX back. A PBX that drops a client that does not read
+(Asterisk's ``writetimeout``) is seen once reading resumes; the gap reported then starts when reading
+stopped, since what the PBX sent after it may be lost.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from adapters.asterisk.actions import (
     AmiAuthError,
@@ -47,6 +52,14 @@ OnConnected = Callable[["AmiClient", float], Awaitable[None]]
 OnGap = Callable[[float, float, str], None]
 OnState = Callable[[bool], None]
 T = TypeVar("T")
+
+
+class Room(Protocol):
+    """Set while the consumer of the events has room (``asyncio.Event`` satisfies it)."""
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> object: ...
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:
@@ -106,6 +119,8 @@ class AmiClient:
         self._session: AmiSession | None = None
         self._closed = asyncio.Event()
         self._running = False
+        self.room: Room | None = None  # see the module docstring (backpressure)
+        self._gate: _Gate | None = None  # the current session's view of ``room``
         # Unique per client so late replies from an earlier session are recognised as ours.
         self._id_prefix = f"slamon-{secrets.token_hex(3)}-"
         self._ids = itertools.count(1)
@@ -130,6 +145,12 @@ class AmiClient:
     @property
     def reconnects(self) -> int:
         return self.stats.reconnects
+
+    @property
+    def paused(self) -> bool:
+        """True while the reader holds off because the consumer has no room."""
+        gate = self._gate
+        return gate is not None and gate.paused_since is not None
 
     @property
     def last_event_at(self) -> float | None:
@@ -212,10 +233,16 @@ class AmiClient:
                 self._safe_call("on_gap", self._on_gap, lost_at, connected_at, lost_reason)
             else:
                 log.info("AMI %s connected (%s)", self.peer, session.banner)
+            gate = self._gate = None if self.room is None else _Gate(self.room, self._clock, self.stats)
             try:
                 lost_reason = await self._serve(session, connected_at)
             finally:
                 lost_at = self._clock()
+                if gate is not None and gate.unconfirmed_since is not None:
+                    # Reads were held back and no Ping answered since: the PBX may have dropped us
+                    # while we were not reading (what it sent then is gone), so the gap starts there.
+                    lost_at = min(lost_at, gate.unconfirmed_since)
+                self._gate = None
                 self._session = None
                 session.abort("session ended")
                 self._safe_call("on_state", self._on_state, False)
@@ -267,8 +294,10 @@ class AmiClient:
         reason = "connection lost"
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(session.read_loop(self._on_message, idle_timeout=2 * self.ping_interval))
-                tg.create_task(session.keepalive(self.ping_interval))
+                gate = self._gate
+                idle = 2 * self.ping_interval
+                tg.create_task(session.read_loop(self._on_message, idle_timeout=idle, gate=gate))
+                tg.create_task(session.keepalive(self.ping_interval, gate))
                 tg.create_task(self._watch_close())
                 if self._on_connected is not None:
                     tg.create_task(self._resync(self._on_connected, connected_at))
@@ -316,3 +345,37 @@ class AmiClient:
             fn(*args)
         except Exception:
             log.exception("AMI %s %s handler failed", self.peer, what)
+
+
+class _Gate:
+    """One session's view of the consumer's ``room``: counts the pauses and remembers whether the
+    session has been proven intact (a Ping answered) since reads were last held back."""
+
+    def __init__(self, room: Room, clock: Callable[[], float], stats: AmiStats) -> None:
+        self._room = room
+        self._clock = clock
+        self._stats = stats
+        self.paused_since: float | None = None
+        self.resumed_at = 0.0
+        self.unconfirmed_since: float | None = None
+        self.pauses = 0
+
+    def is_set(self) -> bool:
+        return self._room.is_set()
+
+    async def wait(self) -> None:
+        now = self._clock()
+        self.paused_since = now
+        if self.unconfirmed_since is None:
+            self.unconfirmed_since = now
+        self.pauses += 1
+        self._stats.pauses += 1
+        try:
+            await self._room.wait()
+        finally:
+            self.paused_since = None
+            self.resumed_at = self._clock()
+
+    def confirmed(self, sent_at: float) -> None:
+        if self.paused_since is None and sent_at >= self.resumed_at:
+            self.unconfirmed_since = None

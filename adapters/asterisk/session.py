@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from adapters.asterisk.actions import (
     AmiActionError,
@@ -27,7 +27,7 @@ from adapters.asterisk.actions import (
 )
 from adapters.asterisk.framing import AmiMessage, AmiParser
 
-__all__ = ["AmiSession", "AmiStats", "OnMessage"]
+__all__ = ["AmiSession", "AmiStats", "OnMessage", "ReadGate"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,22 @@ class AmiStats:
     callback_errors: int = 0
     reconnects: int = 0
     last_event_at: float | None = None  # clock time of the last read that carried an event
+    pauses: int = 0  # times the reader held off because the consumer had no room (backpressure)
+
+
+class ReadGate(Protocol):
+    """Backpressure: the reader reads only while the gate is set (the consumer has room)."""
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> None:
+        """Return once there is room again."""
+
+    @property
+    def pauses(self) -> int: ...
+
+    def confirmed(self, sent_at: float) -> None:
+        """A Ping sent at ``sent_at`` was answered: everything the PBX sent before it has been read."""
 
 
 class AmiSession:
@@ -151,9 +167,13 @@ class AmiSession:
             self._backlog.append((msg, now))
 
     # -- serving ------------------------------------------------------------------------------------
-    async def read_loop(self, on_message: OnMessage, idle_timeout: float) -> NoReturn:
+    async def read_loop(
+        self, on_message: OnMessage, idle_timeout: float, gate: ReadGate | None = None
+    ) -> NoReturn:
         """Read until the connection fails; calls ``on_message`` for every event, in order.
 
+        With a ``gate``, nothing is read while it is clear: the socket's buffers fill and TCP flow
+        control holds the PBX back (the idle timeout does not run meanwhile).
         Raises :class:`AmiConnectionLost` on EOF, read error, or no bytes for ``idle_timeout``.
         """
         stats = self._stats
@@ -165,6 +185,8 @@ class AmiSession:
         parser = self._parser
         route = self._pending.route
         while True:
+            if gate is not None and not gate.is_set():
+                await gate.wait()
             try:
                 async with asyncio.timeout(idle_timeout):
                     data = await reader.read(READ_SIZE)
@@ -219,16 +241,27 @@ class AmiSession:
         if event_at is not None:
             stats.last_event_at = event_at
 
-    async def keepalive(self, interval: float) -> NoReturn:
-        """Ping every ``interval``; no reply within two intervals means the session is dead."""
+    async def keepalive(self, interval: float, gate: ReadGate | None = None) -> NoReturn:
+        """Ping every ``interval``; no reply within two intervals means the session is dead.
+
+        While the reader holds off (``gate`` clear) no reply can be read: no Ping then, and a Ping
+        that went unanswered across a pause proves nothing."""
         while True:
             await asyncio.sleep(interval)
+            if gate is not None and not gate.is_set():
+                continue
+            pauses = gate.pauses if gate is not None else 0
+            sent_at = self._clock()
             try:
                 await self.action("Ping", timeout=2 * interval)
             except AmiTimeout:
+                if gate is not None and (gate.pauses != pauses or not gate.is_set()):
+                    continue
                 raise AmiConnectionLost(
                     f"no Ping reply from {self.peer} within {2 * interval:.1f}s (connection half-open?)"
                 ) from None
+            if gate is not None:
+                gate.confirmed(sent_at)
 
     # -- actions ------------------------------------------------------------------------------------
     def _send(self, name: str, action_id: str, headers: dict[str, HeaderValue]) -> None:

@@ -168,6 +168,7 @@ class AmiSimulator:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> int:
+        self._undrained = 0  # bytes written since the last drain: flow control bounds them
         """Listen and start playing; returns the bound port."""
         self._server = await asyncio.start_server(self._handle, self._host, self._port)
         self._port = self._server.sockets[0].getsockname()[1]
@@ -348,7 +349,9 @@ class AmiSimulator:
             self._batch.append(data)
             self._batch_bytes += len(data)
             self.messages_sent += 1
-            if self._batch_bytes >= _BATCH_BYTES:
+                    if self._undrained >= _BATCH_BYTES:  # a client that does not read holds us back
+                        await self._drain_all()
+            if self._batch_bytes + self._undrained >= _BATCH_BYTES:
                 self._flush()
                 await self._drain_all()
             elif not self._flush_scheduled:
@@ -377,9 +380,11 @@ class AmiSimulator:
                 continue
             try:
                 async with asyncio.timeout(self._write_timeout):
+        self._undrained += len(data)
                     await conn.writer.drain()
             except (OSError, TimeoutError):
                 # Like Asterisk's writetimeout: a client that does not read is disconnected.
                 log.warning("AMI simulator: dropping slow client %s", conn.peer)
                 conn.abort()
+        self._undrained = 0
         await asyncio.sleep(0)  # let clients' actions in between batches

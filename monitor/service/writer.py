@@ -7,6 +7,11 @@ worker thread. A failed batch stays at the head of the buffer and is retried wit
 because every insert is idempotent, writing a batch twice (a retry after a commit whose
 acknowledgement was lost, a cancelled flush) stores it once.
 
+Nothing is dropped when the database is slow or down: once the buffer reaches ``high_water`` items the
+writer clears :attr:`BatchWriter.room`, and the AMI sources stop reading their sockets until it drains
+to ``low_water`` (TCP flow control then holds the PBX back), so memory stays bounded. A PBX that gives
+up on a client that does not read drops the session; the reconnect records that as a monitoring gap.
+
 ``write_batch`` is the same write, synchronous, for offline replay and benchmarks.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,7 +72,9 @@ class WriterStats:
     batches: int = 0
     errors: int = 0  # failed batch attempts (each retried)
     consecutive_errors: int = 0  # > 0 while the database is failing: a readiness signal
-    dropped: int = 0  # refused because the buffer was full (the database has been down for long)
+    pauses: int = 0  # times the buffer reached the high-water mark and the sources were held back
+    paused_s: float = 0.0  # total time the sources were held back
+    max_pending: int = 0  # the most items buffered at once
     rejected: int = 0  # items the database refuses for good (not a connectivity problem)
 
 
@@ -85,7 +93,8 @@ class BatchWriter:
         thresholds_for: ThresholdsFor | None = None,
         max_batch: int = 500,
         interval_s: float = 0.2,
-        max_pending: int = 10_000,
+        high_water: int = 5_000,
+        low_water: int | None = None,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
         poison_attempts: int = 3,
@@ -99,7 +108,10 @@ class BatchWriter:
         self._max_batch = max_batch
         self._batch = max_batch  # shrinks to isolate an item the database refuses
         self._interval_s = interval_s
-        self._max_pending = max_pending
+        if high_water < 1:
+            raise ValueError("high_water must be at least 1")
+        self._high_water = high_water
+        self._low_water = high_water // 2 if low_water is None else min(low_water, high_water - 1)
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._poison_attempts = poison_attempts
@@ -110,12 +122,25 @@ class BatchWriter:
         self._close_requested = asyncio.Event()  # separate from _wake, which a busy buffer keeps setting
         self._lock = asyncio.Lock()
         self._closing = False
+        # Set while the buffer has room: the AMI read loops await it between reads.
+        self.room = asyncio.Event()
+        self.room.set()
+        self._paused_at = 0.0
         self.rejected: deque[Item] = deque(maxlen=1000)  # kept for inspection, never silently lost
         self.stats = WriterStats()
 
     @property
     def pending(self) -> int:
         return len(self._buffer)
+
+    @property
+    def paused(self) -> bool:
+        """True while the sources are held back (the buffer reached the high-water mark)."""
+        return not self.room.is_set()
+
+    @property
+    def pauses(self) -> int:
+        return self.stats.pauses
 
     def submit(self, completed: CompletedCall) -> None:
         self._put(completed)
@@ -146,6 +171,7 @@ class BatchWriter:
         self._closing = True
         self._wake.set()
         self._close_requested.set()
+        self._resume()  # nothing new is accepted any more: a source must not stay stuck on it
         ok = await self.flush(timeout_s)
         if not ok:
             log.error("store writer closed with %d items not written to %s", self.pending, self._where)
@@ -154,18 +180,36 @@ class BatchWriter:
     def _put(self, item: Item) -> None:
         if self._closing:
             raise RuntimeError("BatchWriter is closed")
-        if len(self._buffer) >= self._max_pending:
-            self.stats.dropped += 1
-            if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
-                log.error(
-                    "store writer buffer full (%d items, database failing): %d items dropped so far",
-                    self._max_pending,
-                    self.stats.dropped,
-                )
-            return
-        self._buffer.append(item)
-        if len(self._buffer) >= self._max_batch:
+        buffer = self._buffer
+        buffer.append(item)
+        n = len(buffer)
+        if n >= self._max_batch:
             self._wake.set()
+        if n > self.stats.max_pending:
+            self.stats.max_pending = n
+        # Never refused: what a read already brought in is kept (at most one read's worth over the
+        # mark per source), and the sources stop reading until the buffer drains.
+        if n >= self._high_water and self.room.is_set():
+            self.room.clear()
+            self._paused_at = time.monotonic()
+            self.stats.pauses += 1
+            log.warning(
+                "store writer has %d items waiting for %s (high-water mark): AMI sources stop reading "
+                "until it drains to %d",
+                n,
+                self._where,
+                self._low_water,
+            )
+
+    def _resume(self) -> None:
+        if self.room.is_set():
+            return
+        paused_s = time.monotonic() - self._paused_at
+        self.stats.paused_s += paused_s
+        self.room.set()
+        log.warning(
+            "store writer drained to %d items after %.1fs: AMI sources read again", self.pending, paused_s
+        )
 
     async def _drain(self, *, yield_to_close: bool) -> None:
         async with self._lock:
@@ -183,6 +227,8 @@ class BatchWriter:
     def _succeeded(self, batch: Sequence[Item], result: BatchResult) -> None:
         for _ in batch:
             self._buffer.popleft()
+        if len(self._buffer) <= self._low_water:
+            self._resume()
         self.stats.batches += 1
         self.stats.written += result.calls_written
         self.stats.duplicates += result.duplicates
@@ -227,6 +273,8 @@ class BatchWriter:
 
     def _reject(self, item: Item, exc: Exception) -> None:
         self._buffer.popleft()
+        if len(self._buffer) <= self._low_water:
+            self._resume()
         self.rejected.append(item)
         self.stats.rejected += 1
         what = (

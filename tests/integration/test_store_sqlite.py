@@ -122,11 +122,25 @@ async def test_writer_never_logs_the_password(caplog: pytest.LogCaptureFixture) 
     engine.dispose()
 
 
-async def test_writer_buffer_is_bounded() -> None:
-    writer = BatchWriter(write=lambda items: BatchResult(calls_written=len(items)), max_pending=3)
-    for i in range(5):
-        writer.submit(realistic_call(call_id=f"{i}.0"))
-    assert writer.pending == 3 and writer.stats.dropped == 2
+async def test_writer_holds_sources_back_at_the_high_water_mark_and_drops_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    written: list[str] = []
+
+    def write(items: Sequence[Item]) -> BatchResult:
+        written.extend(i.record.call_id for i in items if isinstance(i, CompletedCall))
+        return BatchResult(calls_written=len(items))
+
+    writer = BatchWriter(write=write, high_water=4, low_water=1, max_batch=2)
+    with caplog.at_level(logging.WARNING):
+        for i in range(6):
+            writer.submit(realistic_call(call_id=f"{i}.0"))
+            assert writer.paused is (i >= 3)  # the mark is reached at the 4th item
+    assert writer.pending == 6 and writer.stats.max_pending == 6 and writer.pauses == 1
+    assert caplog.text.count("stop reading") == 1  # once per pause, not per item
+    assert await writer.flush(timeout_s=5)
+    assert not writer.paused and writer.room.is_set() and "read again" in caplog.text
+    assert written == [f"{i}.0" for i in range(6)]  # nothing refused, in order
     assert await writer.close()
 
 
