@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import math
 import socket
@@ -168,7 +169,6 @@ class AmiSimulator:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> int:
-        self._undrained = 0  # bytes written since the last drain: flow control bounds them
         """Listen and start playing; returns the bound port."""
         self._server = await asyncio.start_server(self._handle, self._host, self._port)
         self._port = self._server.sockets[0].getsockname()[1]
@@ -273,7 +273,11 @@ class AmiSimulator:
             conn.send(f"Response: {status}\r\n{id_line}{body}\r\n".encode())
 
         if action == "login":
-            if h.get("username") != self._username or h.get("secret") != self._secret:
+            # compare_digest: no early exit on the first differing byte of the secret.
+            presented = h.get("secret", "").encode()
+            if h.get("username") != self._username or not hmac.compare_digest(
+                presented, self._secret.encode()
+            ):
                 reply("Error", "Message: Authentication failed\r\n")
                 await self._drain(conn)
                 return False
@@ -349,9 +353,7 @@ class AmiSimulator:
             self._batch.append(data)
             self._batch_bytes += len(data)
             self.messages_sent += 1
-                    if self._undrained >= _BATCH_BYTES:  # a client that does not read holds us back
-                        await self._drain_all()
-            if self._batch_bytes + self._undrained >= _BATCH_BYTES:
+            if self._batch_bytes >= _BATCH_BYTES:
                 self._flush()
                 await self._drain_all()
             elif not self._flush_scheduled:
@@ -380,11 +382,9 @@ class AmiSimulator:
                 continue
             try:
                 async with asyncio.timeout(self._write_timeout):
-        self._undrained += len(data)
                     await conn.writer.drain()
             except (OSError, TimeoutError):
                 # Like Asterisk's writetimeout: a client that does not read is disconnected.
                 log.warning("AMI simulator: dropping slow client %s", conn.peer)
                 conn.abort()
-        self._undrained = 0
         await asyncio.sleep(0)  # let clients' actions in between batches
