@@ -165,6 +165,7 @@ class AmiSimulator:
         self._last_ts: float | None = None
         self._batch: list[bytes] = []
         self._batch_bytes = 0
+        self._undrained = 0  # bytes written since the last drain: flow control bounds them
         self._flush_scheduled = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -343,6 +344,8 @@ class AmiSimulator:
                 delay = self._play_start + (t - self._t0) / self._speed - loop.time()
                 if delay > 0:
                     self._flush()
+                    if self._undrained >= _BATCH_BYTES:  # a client that does not read holds us back
+                        await self._drain_all()
                     await asyncio.sleep(delay)
             original = _original_timestamp(raw)
             ts = (original if original is not None else t) + self._time_shift
@@ -353,7 +356,7 @@ class AmiSimulator:
             self._batch.append(data)
             self._batch_bytes += len(data)
             self.messages_sent += 1
-            if self._batch_bytes >= _BATCH_BYTES:
+            if self._batch_bytes + self._undrained >= _BATCH_BYTES:
                 self._flush()
                 await self._drain_all()
             elif not self._flush_scheduled:
@@ -372,11 +375,13 @@ class AmiSimulator:
             return
         data = b"".join(self._batch)
         self._batch, self._batch_bytes = [], 0
+        self._undrained += len(data)
         for conn in self._conns:
             if conn.authed and conn.events:
                 conn.send(data)
 
     async def _drain_all(self) -> None:
+        self._undrained = 0
         for conn in list(self._conns):
             if conn.stalled or conn.writer.is_closing():
                 continue
