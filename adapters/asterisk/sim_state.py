@@ -7,9 +7,10 @@ real PBX would show at that moment.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
-__all__ = ["STATE_EVENTS", "LiveState", "event_name", "parse_headers"]
+__all__ = ["STATE_EVENTS", "LiveState", "core_status", "event_name", "parse_headers"]
 
 #: Events that change the state; everything else (VarSet, RTCP...) is not even parsed.
 STATE_EVENTS: frozenset[str] = frozenset(
@@ -248,6 +249,21 @@ class LiveState:
             items += 1 + len(q.members) + len(q.entries)
         out.append(f"Event: QueueStatusComplete\r\n{aid}EventList: Complete\r\nListItems: {items}\r\n\r\n")
         return out
+
+
+def core_status(action_id: str, booted_at: float, reloaded_at: float, current_calls: int) -> str:
+    """The ``CoreStatus`` reply of Asterisk 20 (``manager.c`` ``action_corestatus``): dates and times in
+    the PBX's local zone (UTC here), to the second. A client tells a PBX restart from a new startup time."""
+    aid = f"ActionID: {action_id}\r\n" if action_id else ""
+    boot, reload = time.gmtime(booted_at), time.gmtime(reloaded_at)
+    return (
+        f"Response: Success\r\n{aid}"
+        f"CoreStartupDate: {time.strftime('%Y-%m-%d', boot)}\r\n"
+        f"CoreStartupTime: {time.strftime('%H:%M:%S', boot)}\r\n"
+        f"CoreReloadDate: {time.strftime('%Y-%m-%d', reload)}\r\n"
+        f"CoreReloadTime: {time.strftime('%H:%M:%S', reload)}\r\n"
+        f"CoreCurrentCalls: {current_calls}\r\n\r\n"
+    )
 
 
 def _int(value: str | None) -> int:

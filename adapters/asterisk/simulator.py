@@ -2,8 +2,9 @@
 
 It speaks enough of the Asterisk 20 manager protocol for the monitor: banner, ``Login`` (a wrong
 secret gets ``Authentication failed`` and the connection is closed, like Asterisk), ``Events``,
-``Ping``, ``Logoff``, and ``CoreShowChannels``/``QueueStatus`` answered from the live state derived
-from the events played so far. Every other action gets ``Invalid/unknown command``.
+``Ping``, ``Logoff``, ``CoreStatus`` (startup time = ``booted_at``: a new simulator on the same port is
+a rebooted PBX), and ``CoreShowChannels``/``QueueStatus`` answered from the live state derived from the
+events played so far. Every other action gets ``Invalid/unknown command``.
 
 Events are broadcast to every logged-in connection from the moment it logged in; a client that
 reconnects has lost whatever was played meanwhile, exactly the situation the monitor's resync handles.
@@ -24,7 +25,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 
 from adapters.asterisk.framing import AmiMessage, AmiParser
-from adapters.asterisk.sim_state import STATE_EVENTS, LiveState, event_name, parse_headers
+from adapters.asterisk.sim_state import STATE_EVENTS, LiveState, core_status, event_name, parse_headers
 
 __all__ = ["BANNER", "AmiSimulator", "Source"]
 
@@ -122,7 +123,8 @@ class AmiSimulator:
     possible. ``timestamp_events``: every event carries ``Timestamp:`` = its original event time
     (the capture's own ``Timestamp`` if it has one, else ``t``) plus ``time_shift``, so consumers see
     the original times however fast the replay. ``wait_for_clients``: playing starts only once that
-    many clients have logged in (tests and benchmarks must not lose the first events).
+    many clients have logged in (tests and benchmarks must not lose the first events). ``booted_at``:
+    when this PBX started (``FullyBooted`` uptime, ``CoreStatus``); default: now.
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class AmiSimulator:
         clock: Callable[[], float] = time.time,
         wait_for_clients: int = 0,
         write_timeout: float = 10.0,
+        booted_at: float | None = None,
     ) -> None:
         self._source = source
         self._username = username
@@ -159,7 +162,7 @@ class AmiSimulator:
         self._logged_in = asyncio.Condition()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._started_at = clock()
+        self.booted_at = clock() if booted_at is None else booted_at
         self._play_start: float | None = None  # loop time of message 0
         self._t0 = 0.0
         self._last_ts: float | None = None
@@ -285,7 +288,7 @@ class AmiSimulator:
             conn.events = h.get("events", "on").lower() != "off"
             reply("Success", "Message: Authentication accepted\r\n")
             if conn.events:
-                up = int(self._clock() - self._started_at)
+                up = int(self._clock() - self.booted_at)
                 conn.send(
                     f"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: {up}\r\n"
                     f"LastReload: {up}\r\nStatus: Fully Booted\r\n\r\n".encode()
@@ -306,6 +309,8 @@ class AmiSimulator:
         elif action == "events":
             conn.events = h.get("eventmask", "on").lower() != "off"
             reply("Success", f"Events: {'On' if conn.events else 'Off'}\r\n")
+        elif action == "corestatus":
+            conn.send(core_status(aid, self.booted_at, self.booted_at, len(self.state.channels)).encode())
         elif action == "coreshowchannels":
             conn.send("".join(self.state.core_show_channels(aid, self.sim_now())).encode())
         elif action == "queuestatus":

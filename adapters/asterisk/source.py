@@ -3,6 +3,10 @@
 On every (re)connect the live channels are listed (``CoreShowChannels``) so calls already in progress
 are tracked, calls that ended unseen are closed, and the time we were blind is recorded as a
 monitoring gap rather than hidden.
+
+A PBX restart is told by ``CoreStatus``: its startup date and time differ from the previous
+connection's. The rebooted PBX dropped every call that was live when the gap began (they are closed
+at the gap's start, reason ``pbx_restart``), and its Uniqueid sequence starts again.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class AmiSource:
         self._action_timeout = action_timeout
         self._down_since: float | None = None
         self._ever_connected = False
+        self._booted: tuple[str, str] | None = None  # CoreStartupDate/Time of the PBX last connected to
+        self.pbx_restarts = 0
         self._closing = False
         self.resyncs = 0
         self.client = AmiClient(
@@ -96,6 +102,14 @@ class AmiSource:
         gap_start = self._down_since if self._ever_connected else None
         self._ever_connected = True
         self._down_since = None
+        if await self._pbx_restarted(client) and gap_start is not None:
+            self.pbx_restarts += 1
+            dropped = self.pipeline.service.pbx_restarted(gap_start)
+            log.warning(
+                "AMI site %s: the PBX restarted while we were disconnected; %d call(s) it dropped closed",
+                self.site,
+                dropped,
+            )
         try:
             channels = await client.list_action(
                 "CoreShowChannels", complete_event="CoreShowChannelsComplete", timeout=self._action_timeout
@@ -115,3 +129,16 @@ class AmiSource:
         live = self.pipeline.resync(channels, self._clock(), gap_start, queued)
         self.resyncs += 1
         log.info("AMI connected for site %s: %d live channel(s) resynced", self.site, live)
+
+    async def _pbx_restarted(self, client: AmiClient) -> bool:
+        """Whether the PBX booted since the previous connection (False when it cannot tell)."""
+        try:
+            reply = await client.action("CoreStatus", timeout=self._action_timeout)
+        except AmiError as exc:  # e.g. no "system" write permission: resync alone closes what ended
+            log.info("AMI CoreStatus for site %s failed: %s", self.site, exc)
+            return False
+        booted = (reply.get("CoreStartupDate"), reply.get("CoreStartupTime"))
+        if not all(booted):
+            return False
+        previous, self._booted = self._booted, booted
+        return previous is not None and previous != booted

@@ -29,6 +29,8 @@ class OpenHold:
     start: float
     by: str
     channel_id: str
+    # Set when a monitoring gap interrupted this hold: the PBX time we could see again from.
+    blind_until: float | None = None
 
 
 @dataclass(slots=True)
@@ -102,11 +104,16 @@ class CallTimeline:
         elif t < self.open_hold.start:
             self.open_hold.start = t
 
-    def end_hold(self, t: float) -> None:
+    def end_hold(self, t: float, *, seen: bool = False) -> None:
+        """Close the open hold at ``t``; ``seen``: ``t`` is the hold's own end (Unhold, music stopped)."""
         hold = self.open_hold
         if hold is None:
             return
         self.open_hold = None
+        if not seen and hold.blind_until is not None and t > hold.blind_until:
+            # A gap hid this hold's end and nothing after it said "resumed": it ended in the gap at the
+            # latest, not at the hang-up (that would count the talk after the gap as hold time).
+            t = hold.blind_until
         if t >= hold.start:
             self.holds.append(Hold(start=hold.start, end=t, by=hold.by))
 

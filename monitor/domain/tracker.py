@@ -126,8 +126,22 @@ class CallTracker:
                 out.append(self._close(call, gap_start, "gap"))
             elif gap_start is not None and call.first_t < gap_start:
                 call.approximate = True
+                if call.open_hold is not None and call.open_hold.blind_until is None:
+                    call.open_hold.blind_until = at
         for snap in sorted(snapshots, key=lambda s: s.channel_id != s.call_id):
             out.extend(self.apply(snap))
+        return out
+
+    def pbx_restarted(self, gap_start: float) -> list[CallRecord]:
+        """The PBX rebooted during the gap that began at ``gap_start``: it dropped every call we were
+        tracking then (closed at the gap's start, approximate), and it numbers channels afresh, so ids
+        of calls closed before the reboot say nothing about the ids to come: forget them."""
+        out = []
+        for call in list(self._calls.values()):
+            if call.last_t <= gap_start:  # not heard from since: the new PBX never knew it
+                call.approximate = True
+                out.append(self._close(call, gap_start, "pbx_restart"))
+        self._closed.clear()
         return out
 
     def close_all(self, now: float, reason: str = "shutdown") -> list[CallRecord]:
@@ -337,7 +351,8 @@ class CallTracker:
     def _on_unhold(self, call: CallTimeline, e: ev.HoldEnded) -> None:
         hold = call.open_hold
         if hold is not None and hold.channel_id == e.channel_id:
-            call.end_hold(e.t)  # a lone Unhold (chan_sip at REFER) has no open hold and is ignored
+            # A lone Unhold (chan_sip at REFER) has no open hold and is ignored.
+            call.end_hold(e.t, seen=True)
 
     def _on_moh_start(self, call: CallTimeline, e: ev.MusicStarted) -> None:
         if e.channel_id in call.trunk_legs and call.trunk_answered_at is not None:
@@ -374,7 +389,7 @@ class CallTracker:
         channel.hung_up_at = e.t
         hold = call.open_hold
         if hold is not None and (channel is call.caller or hold.channel_id == e.channel_id):
-            call.end_hold(e.t)
+            call.end_hold(e.t, seen=True)
         leg = call.legs.get(e.channel_id)
         if leg is not None and leg.ended_at is None:
             leg.ended_at = e.t

@@ -81,3 +81,9 @@ class CallService:
                 except Exception:  # a failing sink (e.g. console) must not lose the call for others
                     self.stats.sink_errors += 1
                     log.exception("call sink %r failed for call %s", sink, record.call_id)
+    def pbx_restarted(self, gap_start: float) -> int:
+        """The PBX rebooted in the gap from ``gap_start``: close the calls it dropped; returns how many."""
+        closed = self.tracker.pbx_restarted(gap_start)
+        self._emit(closed)
+        return len(closed)
+

@@ -269,3 +269,32 @@ def test_bulk_stream_for_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
     assert data.endswith(b"\r\n\r\n") and data.startswith(b"Event: ")
     with capsys.disabled():
         print(f"\ngenerate_stream(1_000_000): {count} messages, {len(data) / 1e6:.0f} MB in {elapsed:.2f} s")
+
+
+def test_a_rebooted_pbx_numbers_channels_afresh_with_new_epochs() -> None:
+    """Asterisk's Uniqueid is ``<epoch at channel creation>.<sequence since boot>``: after a reboot the
+    sequence starts again at 0 and only the epoch part keeps the ids apart."""
+    before = TrafficGenerator(RICH, seed=5, start=START, first_uniqueid_seq=40)
+    first = list(before.calls(10))
+    reboot = first[-1][0] + 20.0
+    after = TrafficGenerator(RICH, seed=6, start=reboot + 8.0, booted_at=reboot)
+    assert after.booted_at == reboot and before.booted_at == START - 3600
+    second = list(after.calls(10))
+
+    def uids(messages: list[Message]) -> list[tuple[float, str]]:
+        return [
+            (t, h["Uniqueid"])
+            for t, h in ((t, dict(parse(raw))) for t, raw in messages)
+            if h["Event"] == "Newchannel"
+        ]
+
+    old, new = uids(first), uids(second)
+    assert old[0][1].endswith(".40") and new[0][1].endswith(".0")
+    for t, uid in old + new:
+        assert uid.split(".")[0] == str(int(t))  # the creation second, not the boot time
+    assert all(int(uid.split(".")[0]) > reboot for _, uid in new)
+    assert not {u for _, u in old} & {u for _, u in new}
+    logins = {dict(parse(raw)).get("LoginTime") for _, raw in second if "QueueMemberStatus" in raw[:30]}
+    assert logins == {str(int(reboot))}  # static queue members log in when the PBX boots
+    with pytest.raises(ValueError):
+        TrafficGenerator(RICH, seed=6, start=reboot, booted_at=reboot + 1)

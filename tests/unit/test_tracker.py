@@ -293,3 +293,49 @@ def test_resync_keeps_calls_that_started_after_the_listing_was_taken() -> None:
     assert t.resync([], T0 + 101, gap_start=T0 + 90) == []
     assert t.resync([], T0 + 101, gap_start=None) == []
     assert "new.1" in t.live_calls and not t.live_calls["new.1"].approximate
+
+
+def test_pbx_restart_closes_the_calls_it_dropped_and_forgets_closed_ids() -> None:
+    t = tracker()
+    [done] = run(t, answered_queue_call("5.1").out)
+    run(t, Call("6.1", T0 + 30).queue(1.6).ring("6.1a", "201", 1.7).answer("6.1a", "201", 4).out)
+    run(t, Call("7.1", T0 + 90).queue(1.6).out)  # the rebooted PBX's first call, heard after the reconnect
+    closed = t.pbx_restarted(gap_start=T0 + 60)
+    assert [(r.call_id, r.closed_reason, r.ended_at, r.approximate, r.outcome) for r in closed] == [
+        ("6.1", "pbx_restart", T0 + 60, True, "answered")
+    ]
+    assert list(t.live_calls) == ["7.1"]
+    # Ids from before the reboot are no longer taken for late events of closed calls.
+    assert not t.knows(done.call_id)
+    [again] = run(t, answered_queue_call("5.1", T0 + 200).out)
+    assert again.arrived_at == T0 + 200 and not again.approximate
+
+
+def _held_call(cid: str) -> Call:
+    c = Call(cid).queue(1.6).ring(cid + "a", "201", 1.7).answer(cid + "a", "201", 5)
+    return c.add(ev.HoldStarted(c.at(10), cid, cid + "a"), ev.MusicStarted(c.at(10), cid, cid))
+
+
+def _hangups(cid: str, t: float) -> list[ev.CallEvent]:
+    return [ev.ChannelHungUp(T0 + t, cid, cid + "a", 16, "Up"), ev.ChannelHungUp(T0 + t, cid, cid, 16, "Up")]
+
+
+def test_hold_across_a_gap_ends_when_seen_or_at_the_gap_end_at_the_latest() -> None:
+    snap = ev.CallSnapshot(
+        T0 + 30, "h.1", "h.1", "carrier1", "+13135550100", "600", "from-pstn", "Up", T0, "Queue"
+    )
+    # The gap (20 s .. 30 s) fell inside the hold: its end is seen, the hold is exact.
+    t = tracker()
+    run(t, _held_call("h.1").out)
+    assert t.resync([snap], T0 + 30, gap_start=T0 + 20) == []
+    [seen] = run(
+        t,
+        [ev.HoldEnded(T0 + 45, "h.1", "h.1a"), ev.MusicStopped(T0 + 45, "h.1", "h.1"), *_hangups("h.1", 50)],
+    )
+    assert [h.s for h in seen.holds] == [35.0] and seen.approximate and seen.sla["hold"] == "breached"
+    # The Unhold fell in the gap: never heard, so the hold ends at the gap's end, not at the hang-up.
+    t = tracker()
+    run(t, _held_call("h.1").out)
+    t.resync([snap], T0 + 30, gap_start=T0 + 20)
+    [missed] = run(t, _hangups("h.1", 50))
+    assert [(h.start, h.end) for h in missed.holds] == [(T0 + 10, T0 + 30)] and missed.approximate

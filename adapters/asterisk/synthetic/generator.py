@@ -53,16 +53,31 @@ class TrafficGenerator:
     ``calls()`` yields ``(t, raw)`` exactly like the capture jsonl lines (without the banner, login
     response and logoff, which belong to the AMI session, not to the traffic). Same profile, seed
     and start give byte-identical output.
+
+    Uniqueids are ``<epoch second of the channel's creation>.<sequence since boot>``, as Asterisk makes
+    them. ``booted_at`` is when this PBX started (default: an hour before ``start``, advisors logged in
+    since); ``first_uniqueid_seq`` how many channels it created before ``start``. A generator with a
+    later ``booted_at`` and ``first_uniqueid_seq=0`` is the same PBX after a restart: the sequence
+    starts again, the epoch part tells the ids apart.
     """
 
     def __init__(
-        self, profile: TrafficProfile, *, seed: int, start: float, first_uniqueid_seq: int = 0
+        self,
+        profile: TrafficProfile,
+        *,
+        seed: int,
+        start: float,
+        first_uniqueid_seq: int = 0,
+        booted_at: float | None = None,
     ) -> None:
         self.profile = profile
         self.expected: list[ExpectedCall] = []
         self._rng = random.Random(seed)
         self._sim = Sim(start, random.Random(seed + 1))
-        self._pbx = Pbx(profile, seed, start, first_uniqueid_seq)
+        self.booted_at = start - 3600.0 if booted_at is None else booted_at
+        if self.booted_at > start:
+            raise ValueError("the PBX cannot carry calls before it booted")
+        self._pbx = Pbx(profile, seed, start, first_uniqueid_seq, login=int(self.booted_at))
         self._started = False
 
     def calls(self, n: int | None = None) -> Iterator[tuple[float, str]]:

@@ -114,7 +114,15 @@ class QueueState:
 
 
 class Pbx:
-    def __init__(self, profile: TrafficProfile, seed: int, start: float, first_uniqueid_seq: int) -> None:
+    def __init__(
+        self,
+        profile: TrafficProfile,
+        seed: int,
+        start: float,
+        first_uniqueid_seq: int,
+        *,
+        login: int | None = None,
+    ) -> None:
         self.profile = profile
         self.rng = random.Random(seed ^ 0x5EED)
         self.uid_seq = first_uniqueid_seq
@@ -124,7 +132,8 @@ class Pbx:
         self.device_use: dict[str, int] = {}
         self.mailboxes: dict[str, int] = {}
         self.queue = QueueState(profile.queue)
-        login = int(start) - 3600
+        if login is None:
+            login = int(start) - 3600  # static members log in at boot
         self.members = {
             ext: Member(
                 ext=ext,
