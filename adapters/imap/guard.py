@@ -18,6 +18,7 @@ address, where nothing crosses a network.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import ssl
 from collections.abc import Sequence
@@ -31,7 +32,10 @@ __all__ = [
     "is_loopback",
     "make_ssl_context",
     "require_secure_transport",
+    "warn_if_plaintext",
 ]
+
+log = logging.getLogger(__name__)
 
 ALLOWED_COMMANDS = frozenset(
     {"CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "LOGIN", "LIST", "IDLE", "EXAMINE", "UID"}
@@ -87,8 +91,22 @@ def require_secure_transport(host: str, tls: str) -> None:
         )
 
 
+def warn_if_plaintext(host: str, tls: str, mailbox: str) -> None:
+    """At every start of a source with ``tls = "none"`` (loopback only): say that nothing is
+    encrypted or verified, so a forgotten test setting does not go unnoticed."""
+    if tls == "none":
+        log.warning(
+            'IMAP mailbox %r: tls = "none" - plain IMAP to %s, no encryption and no certificate check '
+            "(allowed only because %s is a loopback address)",
+            mailbox,
+            host,
+            host,
+        )
+
+
 def make_ssl_context(ca_file: str | Path | None = None) -> ssl.SSLContext:
-    """Verifying context: the system CAs, or only ``ca_file`` when given (a private CA/self-signed)."""
+    """Verifying context: the system CAs, or only ``ca_file`` when given (a private CA/self-signed).
+    Certificate and host name are always checked: no setting turns that off."""
     try:
         return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
     except (OSError, ssl.SSLError) as exc:

@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from adapters.imap.errors import ImapTimeout
-from adapters.imap.guard import make_ssl_context, require_secure_transport
+from adapters.imap.guard import make_ssl_context, require_secure_transport, warn_if_plaintext
 from adapters.imap.reader import FolderReader, OnMessages, WantBody
 from adapters.imap.session import ImapSession
 from adapters.imap.state import ImapStateStore
@@ -81,6 +81,7 @@ class ImapSource:
         if not 0 < idle_refresh <= 25 * 60:
             raise ValueError("idle_refresh must be in (0, 1500] seconds: servers drop IDLE after 30 min")
         require_secure_transport(host, tls)  # refuse plain IMAP over a network before anything runs
+        warn_if_plaintext(host, tls, mailbox)
         self.site = site
         self.mailbox = mailbox
         self.host = host

@@ -116,7 +116,9 @@ def _suspect(node: ast.AST) -> bool:
 def secret_comparisons(source: str) -> list[str]:
     """``==``/``!=``/``in``/``not in`` with a secret-looking operand, and subscripts or ``.get()``
     keyed by one (a dict lookup keyed by the raw token exits early)."""
-    return [f"{n.lineno}: {ast.unparse(n)}" for n in ast.walk(ast.parse(source)) if _suspect(n)]
+    return [
+        f"{getattr(n, 'lineno', 0)}: {ast.unparse(n)}" for n in ast.walk(ast.parse(source)) if _suspect(n)
+    ]
 
 
 def test_the_scan_finds_what_it_is_meant_to_find() -> None:
