@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: demo test lint bench clean deps-system
+.PHONY: demo test fuzz lint bench clean deps-system
 
 $(BIN)/python:
 	@$(PY) -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV) 2>/dev/null || { \
@@ -33,6 +33,10 @@ lint: $(STAMP)
 
 test: $(STAMP) deps-system lint
 	CI=$${CI:-} $(BIN)/pytest -q
+
+# The fuzz tests with ~30x the examples `make test` runs, randomized (a failure prints its reproduction blob).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/fuzz --hypothesis-show-statistics
 
 bench: $(STAMP)
 	@mkdir -p var/bench

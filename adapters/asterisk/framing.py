@@ -16,7 +16,10 @@ Line endings may be CRLF (what Asterisk sends), bare LF, or a mix of both.
 
 from __future__ import annotations
 
+import logging
 from itertools import repeat
+
+from adapters.rejects import Rejections
 
 __all__ = [
     "KEPT_NEWEXTEN_APPLICATIONS",
@@ -41,6 +44,8 @@ NOISE_EVENTS: frozenset[str] = frozenset(
 KEPT_NEWEXTEN_APPLICATIONS: frozenset[str] = frozenset(
     {"VoiceMail", "VoiceMailMain", "Queue", "Dial", "Playback", "BackGround", "Answer", "Hangup"}
 )
+
+log = logging.getLogger(__name__)
 
 _EVENT_PREFIX = b"Event: "
 _APPLICATION_LINE = b"\nApplication: "
@@ -108,7 +113,8 @@ class AmiParser:
     """Incremental AMI parser; feed it whatever ``read()`` returned.
 
     Counters: ``messages`` (returned), ``skipped`` (noise recognised and dropped), ``parse_errors``
-    (malformed lines, oversize lines/messages). ``banner`` is the connection's first line when it has
+    (malformed lines, oversize lines/messages; ``rejects.by_reason`` splits them by reason and logs them,
+    rate-limited, without their content). ``banner`` is the connection's first line when it has
     no ``": "`` (``Asterisk Call Manager/9.0.0``); ``banner_done`` tells whether that line was seen yet.
     """
 
@@ -126,6 +132,7 @@ class AmiParser:
         self.messages = 0
         self.skipped = 0
         self.parse_errors = 0
+        self.rejects = Rejections(log, "AMI input rejected")
         self._skip = _names_as_bytes(skip_events)
         self._conditional = _names_as_bytes(skip_events & {"Newexten"})
         self._keep_apps = _names_as_bytes(keep_applications)
@@ -217,7 +224,7 @@ class AmiParser:
                 cut, end = next_crlf, next_crlf + 3
             # The message body is whole[pos:cut] (its last line ending is part of the terminator).
             if end - pos > max_message:
-                self.parse_errors += 1
+                self._error("message-too-long", f"{end - pos} bytes, limit {max_message}")
                 pos = end
                 continue
             if whole.startswith(_EVENT_PREFIX, pos):
@@ -247,7 +254,7 @@ class AmiParser:
         if body.endswith("\r"):
             body = body[:-1]
         if len(body_bytes) > self._max_line and self._has_long_line(body_bytes):
-            self.parse_errors += 1
+            self._error("line-too-long", f"a line over {self._max_line} bytes")
             return None
         lines = body.split("\r\n")
         if body.count("\n") != len(lines) - 1:  # some bare-LF line endings: split the slow way
@@ -269,7 +276,7 @@ class AmiParser:
             key, sep, value = line.partition(": ")
             if not sep:
                 if line.strip("\r\n"):  # blank leftovers of extra newlines are not errors
-                    self.parse_errors += 1
+                    self._error("line-without-separator", f"{len(line)} characters, no ': '")
                 continue
             if key in headers:
                 if multi is None:
@@ -302,8 +309,12 @@ class AmiParser:
         if len(buf) > self._max_message or len(buf) - self._line_start > self._max_line + 1:
             self._start_discard()
 
-    def _start_discard(self) -> None:
+    def _error(self, reason: str, detail: str) -> None:
         self.parse_errors += 1
+        self.rejects.add(reason, detail)
+
+    def _start_discard(self) -> None:
+        self._error("oversize-discarded", f"over {self._max_message} bytes or a line over {self._max_line}")
         self._discarding = True
         self._carry = bytes(self._buf[-2:])
         self._buf = bytearray()

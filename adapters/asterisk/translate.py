@@ -10,6 +10,7 @@ time), else the time the message was received.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 from monitor.domain import events as ev
@@ -32,13 +33,22 @@ def endpoint_of(channel: str) -> tuple[str, bool]:
     return (name if dash else rest), False
 
 
+def finite_float(text: str) -> float | None:
+    """``float(text)`` when it is a finite number, else ``None``: ``float()`` accepts "nan" and "inf",
+    and one NaN time would poison every figure computed from it."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def event_time(headers: Headers, received_at: float) -> float:
     stamp = headers.get("Timestamp")
     if stamp:
-        try:
-            return float(stamp)
-        except ValueError:
-            pass
+        value = finite_float(stamp)
+        if value is not None:
+            return value
     return received_at
 
 
@@ -107,10 +117,7 @@ def _queue_leave(h: Headers, t: float) -> tuple[ev.CallEvent, ...]:
 
 def _queue_abandon(h: Headers, t: float) -> tuple[ev.CallEvent, ...]:
     call_id, channel_id = _ids(h)
-    try:
-        waited: float | None = float(h.get("HoldTime", ""))  # seconds waited in queue, not a hold
-    except ValueError:
-        waited = None
+    waited = finite_float(h.get("HoldTime", ""))  # seconds waited in queue, not a hold
     return (ev.QueueAbandoned(t, call_id, channel_id, h.get("Queue", ""), waited),)
 
 
@@ -200,10 +207,12 @@ def _duration_s(text: str) -> float:
     parts = text.split(":")
     try:
         if len(parts) == 3:
-            return int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2])
-        return float(text)
+            value: float | None = int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2])
+        else:
+            value = float(text)
     except ValueError:
         return 0.0
+    return value if value is not None and math.isfinite(value) and value >= 0 else 0.0
 
 
 def snapshot(
@@ -241,9 +250,8 @@ def queue_entries(items: list[Headers]) -> dict[str, tuple[str, float]]:
     out: dict[str, tuple[str, float]] = {}
     for h in items:
         if h.get("Event") == "QueueEntry" and h.get("Uniqueid"):
-            try:
-                waited = float(h.get("Wait", ""))
-            except ValueError:
+            waited = finite_float(h.get("Wait", ""))
+            if waited is None or waited < 0:
                 continue
             out[h["Uniqueid"]] = (h.get("Queue", ""), waited)
     return out

@@ -309,8 +309,14 @@ class CallTracker:
                 call.trunk_answered_at = e.t
             return
         leg = call.legs.get(e.dest_channel_id)
-        if leg is None or leg.ended_at is not None:
-            return  # a second DialEnd (NOANSWER then CANCEL) keeps the first
+        if leg is None:
+            return
+        if leg.ended_at is not None:
+            # A second DialEnd (NOANSWER then CANCEL) keeps the first. But the queue's CANCEL, or the
+            # CANCEL a Hangup implies, can race ahead of the specific reason sent in the same instant.
+            if leg.status == "CANCEL" and e.status not in ("CANCEL", "ANSWER", "") and e.t <= leg.ended_at:
+                leg.status = e.status
+            return
         leg.ended_at = e.t
         leg.status = e.status
         if e.status == "ANSWER":
@@ -322,8 +328,8 @@ class CallTracker:
             call.queue_joined_at = e.t
 
     def _on_queue_leave(self, call: CallTimeline, e: ev.QueueLeft) -> None:
-        if call.queue_joined_at is not None and call.queue_left_at is None:
-            call.queue_left_at = e.t
+        if call.queue_joined_at is not None and (call.queue_left_at is None or e.t < call.queue_left_at):
+            call.queue_left_at = e.t  # the earliest: AgentConnect may race ahead of QueueCallerLeave
 
     def _on_abandon(self, call: CallTimeline, e: ev.QueueAbandoned) -> None:
         if call.abandoned_at is None:
@@ -346,6 +352,10 @@ class CallTracker:
             return
         if self.rules.topology.is_trunk(call.channels[e.channel_id].endpoint):
             return  # the customer pressing hold is not the dealership holding the customer
+        if call.open_hold is not None and not call.open_hold.channel_id:
+            # The caller's hold music raced ahead of this Hold: it is the same hold, and only the
+            # holding channel's Unhold can end it exactly.
+            call.open_hold.channel_id = e.channel_id
         call.start_hold(e.t, call.agent_on(e.channel_id), e.channel_id)
 
     def _on_unhold(self, call: CallTimeline, e: ev.HoldEnded) -> None:
