@@ -1,0 +1,119 @@
+"""Secret-leak paths other than the daemon's logs: repr/str of settings, configuration and pydantic
+validation errors, database errors (a refused connection, a wrong password against real PostgreSQL),
+a crashing ``slamon run`` and tracebacks with local variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from adapters.asterisk.actions import AmiSecret
+from monitor.cli import app as cli_app
+from monitor.config import ConfigError, MonitorSettings, Settings, load_settings, mask_url_password
+from monitor.store.engine import make_engine, safe_url
+
+ROOT = Path(__file__).resolve().parents[2]
+PW = "Pg-Pa55w0rd-" + "zq81"
+URL = f"postgresql+psycopg://slamon:{PW}@127.0.0.1:1/slamon"
+
+
+def test_settings_repr_and_str_mask_the_database_password() -> None:
+    settings = Settings(monitor=MonitorSettings(database_url=URL))
+    for shown in (repr(settings), str(settings), repr(settings.monitor), f"{settings.monitor!s}"):
+        assert PW not in shown
+        assert "postgresql+psycopg://slamon:***@127.0.0.1:1/slamon" in shown
+    assert settings.monitor.database_url == URL  # the value itself is intact for make_engine
+    assert mask_url_password("sqlite:///var/slamon.db") == "sqlite:///var/slamon.db"
+    assert mask_url_password("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert mask_url_password("postgresql://u:p%40ss@w@h/db") == "postgresql://u:***@h/db"
+
+
+def test_validation_errors_never_quote_the_input(tmp_path: Path) -> None:
+    cfg = tmp_path / "slamon.toml"
+    # A model-level error (unknown site) whose input is the whole file, database URL included.
+    cfg.write_text(f'[monitor]\ndatabase_url = "{URL}"\n[[pbx]]\nsite = "x"\nhost = "h"\nusername = "u"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(cfg)
+    assert "pbx refers to unknown site 'x'" in str(raised.value) and PW not in str(raised.value)
+    # A password put straight into the file (not allowed): named, not echoed.
+    cfg.write_text(
+        f'[[site]]\nid = "d"\n[[mailbox]]\nsite = "d"\nhost = "h"\nusername = "u"\npassword = "{PW}"\n'
+    )
+    with pytest.raises(ConfigError, match=r"mailbox\.0\.password: Extra inputs are not permitted") as raised:
+        load_settings(cfg)
+    assert PW not in str(raised.value)
+    # pydantic's own error text, for code that validates settings directly.
+    with pytest.raises(ValidationError) as direct:
+        Settings.model_validate({"monitor": {"database_url": URL, "listen": PW}})
+    assert PW not in str(direct.value) and PW not in repr(direct.value)
+
+
+def test_ami_secret_does_not_show() -> None:
+    secret = AmiSecret(PW)
+    assert PW not in f"{secret!r} {secret!s} {secret}"
+
+
+def test_refused_database_connection_error_has_no_password() -> None:
+    engine = make_engine(URL)
+    try:
+        with pytest.raises(Exception) as raised, engine.connect():
+            pass
+    finally:
+        engine.dispose()
+    assert "Connection refused" in str(raised.value) or "connection failed" in str(raised.value)
+    assert PW not in str(raised.value) and PW not in repr(raised.value)
+    assert PW not in safe_url(engine) and safe_url(URL).endswith("slamon:***@127.0.0.1:1/slamon")
+
+
+@pytest.mark.service
+def test_wrong_password_against_real_postgres_is_not_echoed(postgres_url: str) -> None:
+    real = make_url(postgres_url)
+    assert real.password
+    wrong = real.set(password=PW)
+    engine = make_engine(wrong)
+    try:
+        with pytest.raises(Exception) as raised, engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+    message = f"{raised.value!s} {raised.value!r}"
+    assert "password authentication failed" in message
+    assert PW not in message and str(real.password) not in message
+
+
+def test_a_crashing_slamon_run_shows_no_secret(tmp_path: Path) -> None:
+    hmac_key = "hmac-key-" + "x" * 24
+    (tmp_path / "hmac.key").write_text(hmac_key)
+    cfg = tmp_path / "slamon.toml"
+    cfg.write_text(
+        f'[monitor]\ndatabase_url = "{URL}"\nlisten = "127.0.0.1:0"\n'
+        f'hmac_key_file = "{tmp_path / "hmac.key"}"\n'
+    )
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "slamon"), "run", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "OperationalError" in output, output[-3000:]
+    assert PW not in output and hmac_key not in output
+
+
+def test_no_traceback_shows_local_variables() -> None:
+    # A rich/typer traceback with locals would print every secret in scope (settings, keys).
+    assert cli_app.pretty_exceptions_show_locals is False
+    pattern = re.compile(r"show_locals\s*=\s*True|capture_locals\s*=\s*True|tb_locals|stack_info\s*=\s*True")
+    for path in [*(ROOT / "monitor").rglob("*.py"), *(ROOT / "adapters").rglob("*.py")]:
+        assert not pattern.search(path.read_text(encoding="utf-8")), path
