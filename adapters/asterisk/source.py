@@ -48,6 +48,7 @@ class AmiSource:
         self._action_timeout = action_timeout
         self._down_since: float | None = None
         self._ever_connected = False
+        self._restarted: tuple[float, str] | None = None
         self._booted: tuple[str, str] | None = None  # CoreStartupDate/Time of the PBX last connected to
         self.pbx_restarts = 0
         self._closing = False
@@ -90,6 +91,12 @@ class AmiSource:
         self._closing = True
         await self.client.close()
 
+    def resume_after_restart(self, since: float, reason: str) -> None:
+        """slamon itself was down: the PBX was last watched at ``since``. The first connection then
+        resyncs against that instant (calls restored from the checkpoint that ended meanwhile are
+        closed there) and records the blind time as a gap, like a reconnect."""
+        self._restarted = (since, reason)
+
     def _state(self, up: bool) -> None:
         if not up and self._down_since is None and not self._closing:
             self._down_since = self._clock()
@@ -100,6 +107,10 @@ class AmiSource:
 
     async def _connected(self, client: AmiClient, connected_at: float) -> None:
         gap_start = self._down_since if self._ever_connected else None
+        if not self._ever_connected and self._restarted is not None:
+            gap_start, reason = self._restarted
+            if connected_at > gap_start:
+                self._gap(gap_start, connected_at, reason)
         self._ever_connected = True
         self._down_since = None
         if await self._pbx_restarted(client) and gap_start is not None:

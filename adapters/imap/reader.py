@@ -1,7 +1,9 @@
 """Reading one folder from where slamon left off, in chunks, handing each chunk to the consumer.
 
 For an examined folder: load the saved position; a different UIDVALIDITY means the old UIDs mean
-nothing any more, so the whole folder is read again (the consumer de-duplicates by message key).
+nothing any more, so the whole folder is read again (the consumer de-duplicates by message key) and,
+once that re-read is complete, ``on_rescan`` reports it (the source records it for the auditor: a
+message that was in the folder before the reset and is gone after it was never seen by slamon).
 ``UID SEARCH UID <last+1>:*`` lists what is new, then per chunk of ``chunk_size`` UIDs one
 ``UID FETCH <set> (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER])``.
 
@@ -28,12 +30,22 @@ from adapters.imap.session import Examined, ImapSession
 from adapters.imap.state import ImapStateStore
 from adapters.imap.wire import Value, parse_internaldate, sequence_set
 
-__all__ = ["HEADER_ITEMS", "FolderReader", "ImapConsumerError", "OnMessages", "ReaderStats", "WantBody"]
+__all__ = [
+    "HEADER_ITEMS",
+    "FolderReader",
+    "ImapConsumerError",
+    "OnMessages",
+    "OnRescan",
+    "ReaderStats",
+    "WantBody",
+]
 
 log = logging.getLogger(__name__)
 
 HEADER_ITEMS = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER])"
 OnMessages = Callable[[list[FetchedMessage]], None]
+# folder, previous UIDVALIDITY, new UIDVALIDITY, when the change was seen, when the re-read ended
+OnRescan = Callable[[str, int, int, float, float], None]
 WantBody = Callable[[FetchedMessage], bool]
 
 
@@ -62,6 +74,7 @@ class FolderReader:
         body_cap: int = 256 * 1024,
         body_chunk: int = 50,
         clock: Callable[[], float] = time.time,
+        on_rescan: OnRescan | None = None,
     ) -> None:
         if chunk_size < 1 or body_cap < 1 or body_chunk < 1:
             raise ValueError("chunk_size, body_cap and body_chunk must be positive")
@@ -74,6 +87,10 @@ class FolderReader:
         self.body_cap = body_cap
         self.body_chunk = body_chunk  # at most body_chunk * body_cap bytes in one response
         self._clock = clock
+        self._on_rescan = on_rescan
+        # folder -> (old UIDVALIDITY, new, seen at): kept until a catch-up under the new value completes,
+        # so a re-read cut short by a dropped connection is still reported once it is finished.
+        self._rescans: dict[str, tuple[int, int, float]] = {}
         self.stats = ReaderStats()
 
     async def catch_up(self, session: ImapSession, examined: Examined, *, trust_uidnext: bool = True) -> int:
@@ -85,6 +102,7 @@ class FolderReader:
         folder, uidvalidity = examined.folder, examined.uidvalidity
         last = self._start_after(folder, uidvalidity)
         if trust_uidnext and examined.uidnext is not None and examined.uidnext <= last + 1:
+            self._rescan_done(folder, uidvalidity)
             return 0
         uids = await session.uid_search_from(last + 1)
         delivered = 0
@@ -104,7 +122,19 @@ class FolderReader:
                 self.stats.last_event_at = self._clock()
             # UIDs of the chunk that did not come back were expunged meanwhile: nothing to deliver.
             self.store.save(self.site, self.mailbox, folder, uidvalidity, chunk[-1])
+        self._rescan_done(folder, uidvalidity)
         return delivered
+
+    def _rescan_done(self, folder: str, uidvalidity: int) -> None:
+        pending = self._rescans.get(folder)
+        if pending is None or pending[1] != uidvalidity:
+            return
+        del self._rescans[folder]
+        if self._on_rescan is not None:
+            try:
+                self._on_rescan(folder, pending[0], pending[1], pending[2], self._clock())
+            except Exception:
+                log.exception("IMAP folder %r: rescan handler failed", folder)
 
     def _start_after(self, folder: str, uidvalidity: int) -> int:
         pos = self.store.load(self.site, self.mailbox, folder)
@@ -121,6 +151,7 @@ class FolderReader:
                 pos.uidvalidity,
                 uidvalidity,
             )
+            self._rescans[folder] = (pos.uidvalidity, uidvalidity, self._clock())
         # Record the new UIDVALIDITY with nothing read yet: safe (0 = start over) and stops the
         # warning above from repeating while the folder stays empty.
         self.store.save(self.site, self.mailbox, folder, uidvalidity, 0)

@@ -83,6 +83,8 @@ class ImapSession:
         self.capabilities: frozenset[str] = frozenset()
         self.authenticated = False
         self.exists: int | None = None  # message count of the examined folder, kept current
+        # Set when IDLE ended on a server warning about the examined folder (see ``idle``).
+        self.folder_warning: str | None = None
         self._tags = itertools.count(1)
 
     # -- opening ------------------------------------------------------------------------------------
@@ -314,7 +316,14 @@ class ImapSession:
         """IDLE up to ``max_wait`` seconds or until the server reports new messages (``EXISTS``).
 
         Returns True when woken by new mail. Raises :class:`ImapConnectionLost` on BYE/EOF.
+
+        Also ends early on an untagged ``NO`` or an unsolicited ``[UIDVALIDITY n]``, noted in
+        :attr:`folder_warning`: Dovecot reports a folder deleted and re-created under an IDLE this way
+        (``* NO Internal error occurred``) and then sends nothing about the new folder's mail, so
+        IDLEing on would leave slamon blind to that folder until the next refresh; the caller
+        re-EXAMINEs instead (measured with Dovecot 2.3.19, tests/e2e/test_mail_faults.py).
         """
+        self.folder_warning = None
         check_read_only("IDLE", [])
         tag = f"S{next(self._tags)}"
         await self._io.send(f"{tag} IDLE\r\n".encode("ascii"))
@@ -337,6 +346,11 @@ class ImapSession:
                 raise ImapProtocolError(f"{self.peer} sent unexpected {resp.first[:40]!r} during IDLE")
             self._untagged(resp, rest, allow_bye=False)
             woke = self.exists != before or b"EXISTS" in resp.first.upper()
+            status = parse_status(rest)
+            if status is not None and (status.status == "NO" or status.code == "UIDVALIDITY"):
+                code = f" [{status.code} {status.code_arg or ''}]".replace(" ]", "]") if status.code else ""
+                self.folder_warning = f"{status.status}{code} {status.text}".strip()
+                break
         await self._io.send(b"DONE\r\n")
         while True:
             resp = await self._io.read_response()

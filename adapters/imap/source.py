@@ -9,6 +9,15 @@ see ``reader.py``); ``on_state(up)`` when the source as a whole comes up (every 
 goes down (the first folder lost); ``on_gap(start, end, reason)`` after a reconnect, from the moment
 the first folder was lost until every folder is back. Nothing is lost in a gap - the messages wait
 on the server and are caught up - but during it slamon could not react to them in time.
+
+A folder whose UIDVALIDITY changed (re-created, restored from backup, server migrated) is read again
+from the start; every message still there is recognised by its message key and not counted twice.
+That re-read is reported through ``on_gap`` too, spanning from when the change was seen to when the
+re-read finished, with a reason naming the folder and both UIDVALIDITY values: not because anything
+there was missed in real time, but because a message that was in the folder before the reset and is
+gone after it can never be seen by slamon, and the auditor must be able to tell when that was
+possible. (It is a gap record rather than a separate note so that exports, the API and the evidence
+chain carry it without a new table.)
 """
 
 from __future__ import annotations
@@ -109,6 +118,7 @@ class ImapSource:
             chunk_size=chunk_size,
             body_cap=body_cap,
             clock=clock,
+            on_rescan=self._rescanned,
         )
         self.watchers = [
             FolderWatcher(
@@ -287,6 +297,12 @@ class ImapSource:
         self._down_reason = f"{watcher.folder}: {reason}"
         log.warning("IMAP mailbox %r (site %s) is down: %s", self.mailbox, self.site, self._down_reason)
         self._call("on_state", self._on_state, False)
+
+    def _rescanned(self, folder: str, old: int, new: int, seen_at: float, done_at: float) -> None:
+        self.gaps_reported += 1
+        reason = f"{folder}: UIDVALIDITY changed from {old} to {new}; folder re-read, known messages skipped"
+        log.warning("IMAP mailbox %r (site %s): %s", self.mailbox, self.site, reason)
+        self._call("on_gap", self._on_gap, seen_at, max(done_at, seen_at), reason)
 
     def _call(self, what: str, fn: Callable[..., object] | None, *args: object) -> None:
         if fn is None:

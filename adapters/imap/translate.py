@@ -36,6 +36,7 @@ EVIDENCE_HEADERS = (
 _ADDRESS_HEADERS = frozenset({"from", "sender", "reply-to", "to", "return-path"})
 _ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
 MAX_EVIDENCE_VALUE = 200
+_NOT_CODE = re.compile(r"[^A-Za-z0-9-]")
 _FORWARD = re.compile(r"^\s*(?:fwd?|wg|enc|rv|tr|i|pd|doorst|vs|vb|转发|轉寄|転送)\s*[:：]", re.IGNORECASE)
 
 
@@ -94,7 +95,21 @@ def evidence_headers(mail: ParsedMail) -> str:
         lines.append(
             f"{name.title().replace('-Ms-', '-MS-').replace('-Id', '-ID')}: {value[:MAX_EVIDENCE_VALUE]}"
         )
+    problems = parse_problems(mail)
+    if problems:
+        lines.append(f"Parse-Problems: {', '.join(problems)}"[:1000])
     return "\n".join(lines)
+
+
+def parse_problems(mail: ParsedMail) -> tuple[str, ...]:
+    """What the parser had to repair or guess, as short codes (no header values: they can carry
+    names), kept with the stored message so an auditor sees why a broken message was read as it was.
+    A missing Message-ID is listed because the message is then de-duplicated by a content hash."""
+    codes = dict.fromkeys(_NOT_CODE.sub("", d.code)[:40] for d in mail.defects)
+    if not msg_ids(mail, "message-id"):
+        codes["message-id-missing"] = None
+    codes.pop("", None)
+    return tuple(codes)
 
 
 def _customer(

@@ -173,6 +173,18 @@ class FolderWatcher:
             else:
                 await self._sleep(self.poll_interval)
                 await session.noop()
+            if session.folder_warning is not None:
+                # The server's view of the folder may have moved under us (deleted and re-created,
+                # UIDVALIDITY reset): look again. A new UIDVALIDITY makes the reader rescan.
+                log.warning(
+                    "IMAP %s folder %r: server said %r; examining it again",
+                    self.target.role,
+                    examined.folder,
+                    session.folder_warning,
+                )
+                examined = await session.examine(examined.folder)
+                await self._reader.catch_up(session, examined)
+                continue
             # Also after an IDLE that merely timed out: a cheap SEARCH is the safety net for a
             # notification the server never sent.
             await self._reader.catch_up(session, examined, trust_uidnext=False)

@@ -153,6 +153,18 @@ class CallTracker:
             )
         return out
 
+    def restore(self, calls: Iterable[CallTimeline], stored_ids: Iterable[str], heard_until: float) -> None:
+        """After a restart: resume the checkpointed live calls and remember the calls already stored
+        (oldest first), so a straggling event cannot open a second record. A call is taken as last
+        heard of by ``heard_until`` (the last heartbeat) at the latest: a PBX clock a little ahead of
+        ours must not make the resync believe it was heard from after the reconnect."""
+        for call_id in stored_ids:
+            self._remember_closed_id(call_id)
+        for call in calls:
+            if call.call_id not in self._closed:
+                call.last_t = min(call.last_t, heard_until)
+                self._calls[call.call_id] = call
+
     # --- lifecycle ------------------------------------------------------------------------------
     def _open(self, event: ev.ChannelCreated | ev.CallSnapshot) -> CallTimeline:
         start = event.started_at if isinstance(event, ev.CallSnapshot) else event.t
@@ -174,12 +186,16 @@ class CallTracker:
 
     def _close(self, call: CallTimeline, end: float, reason: str) -> CallRecord:
         del self._calls[call.call_id]
-        self._closed[call.call_id] = None
-        while len(self._closed) > self._remember_closed:
-            self._closed.popitem(last=False)
+        self._remember_closed_id(call.call_id)
         self.stats.calls_closed += 1
         call.end_hold(end)
         return self._record(call, end, reason)
+
+    def _remember_closed_id(self, call_id: str) -> None:
+        self._closed[call_id] = None
+        self._closed.move_to_end(call_id)
+        while len(self._closed) > self._remember_closed:
+            self._closed.popitem(last=False)
 
     def _direction(self, call: CallTimeline) -> Direction:
         topo = self.rules.topology
@@ -419,6 +435,12 @@ class CallTracker:
                 call.legs[e.channel_id] = leg
         channel = call.channels[e.channel_id]
         channel.state = e.state
+        if e.state == "Up":  # answered while we were away (the answer itself was not heard)
+            known = call.legs.get(e.channel_id)
+            if known is not None and known.answered_at is None and known.ended_at is None:
+                known.answered_at, known.status = e.t, "ANSWER"
+            elif e.channel_id in call.trunk_legs and call.trunk_answered_at is None:
+                call.trunk_answered_at = e.t
         if e.application.lower() == "voicemail" and channel is call.caller and call.voicemail_at is None:
             call.voicemail_at = e.t
         if channel is call.caller and call.queue_joined_at is None:

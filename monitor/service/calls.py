@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from monitor.domain.calls import CallRecord, CompletedCall, Evidence
 from monitor.domain.events import CallEvent, CallSnapshot
+from monitor.domain.timeline import CallTimeline
 from monitor.domain.tracker import CallTracker
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,23 @@ class CallService:
             bucket.append(evidence)
         else:
             self.stats.evidence_dropped += 1
+
+    def evidence_of(self, call_id: str) -> list[Evidence]:
+        """The messages kept so far for a live call (append-only until the call closes)."""
+        return self._evidence.get(call_id, [])
+
+    def restore(
+        self,
+        calls: Iterable[tuple[CallTimeline, list[Evidence]]],
+        stored_ids: Iterable[str],
+        heard_until: float,
+    ) -> None:
+        """After a restart: resume checkpointed live calls with their evidence (see CallTracker.restore)."""
+        restored = list(calls)
+        self.tracker.restore((call for call, _ in restored), stored_ids, heard_until)
+        for call, evidence in restored:
+            if call.call_id in self.tracker.live_calls and evidence:
+                self._evidence[call.call_id] = list(evidence)
 
     def resync(self, snapshots: list[CallSnapshot], at: float, gap_start: float | None) -> None:
         self._emit(self.tracker.resync(snapshots, at, gap_start))

@@ -14,6 +14,7 @@ import imaplib
 import os
 import pwd
 import re
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
@@ -190,3 +191,44 @@ async def running(source: ImapSource) -> AsyncIterator[asyncio.Task[None]]:
     finally:
         await source.close()
         await asyncio.wait_for(task, WAIT)
+
+
+def crash(server: Dovecot) -> None:
+    """SIGKILL Dovecot's master and every process it started (imap sessions, logins, auth), as an OOM
+    kill or a host crash would: clients see their connections reset in the middle of whatever they
+    were reading. ``server.start()`` brings it back on the same port with the same mail."""
+    proc, server.proc = server.proc, None
+    assert proc is not None and proc.poll() is None, "dovecot is not running"
+    pids = [proc.pid, *_children(proc.pid)]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in pids[1:]):
+        assert time.monotonic() < deadline, "dovecot processes survived SIGKILL"
+        time.sleep(0.02)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def uidvalidity(server: Dovecot, user: str, folder: str) -> int:
+    """The folder's UIDVALIDITY as Dovecot has it now (``doveadm mailbox status``)."""
+    out = server.doveadm("mailbox", "status", "-u", user, "uidvalidity", folder)
+    m = re.search(r"uidvalidity=(\d+)", out)
+    assert m is not None, out
+    return int(m.group(1))
