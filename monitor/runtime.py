@@ -30,6 +30,7 @@ from monitor.mailboxes import MailRuntime
 from monitor.metrics import SiteThresholds, SlamonMetrics
 from monitor.metrics.store import StoreCollector
 from monitor.service.calls import CallService, CallSink
+from monitor.service.checkpoint import Checkpointer
 from monitor.service.policies import call_thresholds, register_policies
 from monitor.service.summary import roll_up_calls
 from monitor.service.wallboard import BoardSite, BoardSource, FiguresReader, Wallboard
@@ -71,6 +72,7 @@ class Daemon:
     mail_feed: Callable[[MailRuntime], Coroutine[Any, Any, None]] | None = None
     mail: MailRuntime | None = None
     wallboard: Wallboard | None = None
+    checkpointer: Checkpointer | None = None
     writer: BatchWriter | None = None
     # Finished calls buffered for the store before the AMI sources stop reading (backpressure).
     store_high_water: int = 5_000
@@ -127,6 +129,9 @@ class Daemon:
         for site_cfg in settings.site:
             if not any(s.site == site_cfg.id for s in self.sites):
                 metrics.add_site(_IdleSite(site_cfg, settings))
+        # Calls in progress when slamon last stopped (or died) resume; the time it was down is a gap.
+        checkpointer = self.checkpointer = Checkpointer(engine, self.sites, self.clock)
+        await checkpointer.restore()
         self.mail = MailRuntime(
             settings, engine, key, metrics=metrics, on_gap=writer.submit_gap, clock=self.clock
         )
@@ -162,6 +167,7 @@ class Daemon:
                     tg.create_task(site.source.run(), name=f"ami-{site.site}")
                 api = tg.create_task(server.serve(), name="api")
                 tg.create_task(self._housekeeping(engine), name="housekeeping")
+                tg.create_task(checkpointer.run(self.stop), name="checkpoint")
                 tg.create_task(self.mail.run(), name="mailboxes")
                 if self.mail_feed is not None:
                     tg.create_task(self.mail_feed(self.mail), name="mail-feed")
@@ -173,16 +179,15 @@ class Daemon:
                 self.started.set()
                 await self.stop.wait()
                 log.info("stopping: draining sources and the store writer")
+                checkpointer.stopping()
                 for site in self.sites:
                     await site.source.close()
                 await self.mail.close()
-                now = self.clock()
-                for site in self.sites:
-                    # Calls in progress are recorded (flagged approximate, reason "shutdown") rather than
-                    # lost; after a restart the same call ids are recognised and never stored twice.
-                    site.service.close_all(now, "shutdown")
                 server.should_exit = True
                 await writer.close()
+                # Calls in progress are checkpointed, not closed: after the restart they resume and are
+                # stored once, with their real end (or closed at the gap if they ended meanwhile).
+                await checkpointer.final()
                 raise _Stopped
         except* _Stopped:
             pass

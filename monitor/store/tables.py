@@ -384,3 +384,8 @@ class ImapPositionRow(SQLModel, table=True):
 def table(name: str) -> Table:
     """The Core table behind a model, for bulk statements (typed, unlike ``Model.__table__``)."""
     return SQLModel.metadata.tables[name]
+
+
+# The restart state's tables live in their own module; imported here so they are on the metadata
+# whenever the store's tables are (alembic, the drift test).
+from monitor.store import live_tables as _live_tables  # noqa: E402,F401
