@@ -51,10 +51,43 @@ def _run(args: list[str], *, cwd: str, check: bool = True) -> subprocess.Complet
     return subprocess.run(args, cwd=cwd, check=check, capture_output=True, text=True, timeout=60)
 
 
+@dataclass
+class Postgres:
+    """A running throwaway PostgreSQL server that a test may stop and start again (same port, same
+    data): a database outage for real, clients see connection refused."""
+
+    url: str
+    _pg_ctl: list[str]
+    _data: str
+    _logfile: str
+    _options: str
+    running: bool = True
+
+    def stop(self) -> None:
+        """Shut down now (``-m fast``: open sessions are disconnected, nothing waits for them)."""
+        _run([*self._pg_ctl, "-D", self._data, "-m", "fast", "-w", "stop"], cwd="/")
+        self.running = False
+
+    def start(self) -> None:
+        """Start again on the same port (after :meth:`stop`); returns once it accepts connections."""
+        cmd = [*self._pg_ctl, "-D", self._data, "-l", self._logfile, "-w", "-t", "30", "-o", self._options]
+        done = _run([*cmd, "start"], cwd="/", check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not restart: {Path(self._logfile).read_text()[-2000:]}")
+        self.running = True
+
+
 @contextmanager
 def throwaway_postgres() -> Iterator[str]:
     """A private PostgreSQL 15 server (SERVICES.md section 3), yielding
     ``postgresql+psycopg://app:<pw>@127.0.0.1:<port>/appdb``; stopped and deleted afterwards."""
+    with throwaway_postgres_server() as server:
+        yield server.url
+
+
+@contextmanager
+def throwaway_postgres_server() -> Iterator[Postgres]:
+    """:func:`throwaway_postgres` as a :class:`Postgres` the test can stop and start."""
     initdb = require(str(PG_BIN / "initdb"), "postgresql-15")
     pg_ctl = require(str(PG_BIN / "pg_ctl"), "postgresql-15")
     psql = require(str(PG_BIN / "psql"), "postgresql-client-15")
@@ -67,7 +100,7 @@ def throwaway_postgres() -> Iterator[str]:
         shutil.chown(tmp, "postgres", "postgres")
     data, logfile = f"{tmp}/data", f"{tmp}/postgres.log"
     password = secrets.token_hex(16)
-    started = False
+    server: Postgres | None = None
     try:
         _run(
             [
@@ -82,9 +115,10 @@ def throwaway_postgres() -> Iterator[str]:
             options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={tmp} -c fsync=off"
             start = [*as_owner, pg_ctl, "-D", data, "-l", logfile, "-w", "-t", "30", "-o", options, "start"]
             if _run(start, cwd="/", check=False).returncode == 0:
-                started = True
+                url = f"postgresql+psycopg://app:{password}@127.0.0.1:{port}/appdb"
+                server = Postgres(url, [*as_owner, pg_ctl], data, logfile, options)
                 break
-        if not started:
+        if server is None:
             raise RuntimeError(
                 f"PostgreSQL did not start: {Path(logfile).read_text(errors='replace')[-2000:]}"
             )
@@ -97,9 +131,9 @@ def throwaway_postgres() -> Iterator[str]:
             ],
             cwd="/",
         )
-        yield f"postgresql+psycopg://app:{password}@127.0.0.1:{port}/appdb"
+        yield server
     finally:
-        if started:
+        if server is not None and server.running:
             _run([*as_owner, pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], cwd="/", check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
