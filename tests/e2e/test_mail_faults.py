@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -294,3 +296,125 @@ async def test_uidvalidity_reset_rereads_the_folder_and_counts_nothing_twice(
         ]
     )
     assert all(g.source == "imap" and g.site == "detroit" and g.start <= g.end for g in s.gaps)
+
+
+# --- c. a session dropped during IDLE ---------------------------------------------------------------
+
+
+async def test_session_killed_during_idle_reconnects_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 5
+    with throwaway_dovecot(1) as server:
+        inbox, sent = conversation_files(n, range(3))
+        write_maildir(server.maildir("user1"), inbox)
+        write_maildir(server.maildir("user1") / ".Sent", sent)
+        async with running(settings(tmp_path, server, monkeypatch)) as daemon:
+            await stored_when(tmp_path, all_met(n, range(3)), "first sync")
+            await until(lambda: len(server.imap_pids()) == 2, "one session per folder")
+            await asyncio.sleep(0.5)  # caught up: both sessions are IDLE now
+            sessions = server.imap_pids()
+            killed_at = time.time()
+            os.kill(sessions[0], signal.SIGKILL)  # that session's imap process, as an admin's kill would
+            # Mail for both folders while one of them is out of view.
+            with Mail(server, "user1") as mail:
+                for i in (3, 4):
+                    mail.append(
+                        "Sent", reply(i, asked_at(i, n) + REPLY_AFTER), when=asked_at(i, n) + REPLY_AFTER
+                    )
+                    mail.append("INBOX", question(i, asked_at(i, n)), when=asked_at(i, n))
+            await until(lambda: source(daemon).reconnects == 1, "reconnected")
+            await stored_when(tmp_path, all_met(n, range(5)), "mail delivered during the drop")
+            assert sessions[1] in server.imap_pids()  # the other folder's session was never touched
+    s = stored(tmp_path)
+    check_conversations(s, n, range(5))
+    assert len(s.gaps) == 1
+    gap = s.gaps[0]
+    assert (gap.source, gap.site) == ("imap", "detroit") and gap.reason.startswith("service: ")
+    assert killed_at <= gap.start <= gap.end
+
+
+# --- d. broken messages -----------------------------------------------------------------------------
+
+DATE = formatdate(NOON - 3600).encode()
+# name -> (raw message, parse problems its stored row must name)
+BROKEN: dict[str, tuple[bytes, set[str]]] = {
+    "b1@example.com": (  # multipart whose closing boundary never comes, with bad base64 and a cut JPEG
+        b"From: Ann <ann@example.com>\r\nTo: service@dealer.example\r\nMessage-ID: <b1@example.com>\r\n"
+        b"Date: " + DATE + b"\r\nSubject: Photos of the dent\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="XYZ"\r\n\r\n--XYZ\r\nContent-Type: text/plain\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nVGhlIGRlbnQgaXMgb24gdGhlIGRvb3I*!!\r\n--XYZ\r\n"
+        b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0 truncated\r\n",
+        {"mime-CloseBoundaryNotFoundDefect"},
+    ),
+    "b2@example.com": (  # a charset nobody knows, 8-bit body
+        b"From: Bob <bob@example.com>\r\nTo: service@dealer.example\r\nMessage-ID: <b2@example.com>\r\n"
+        b"Date: " + DATE + b"\r\nSubject: Oil change\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: text/plain; charset="x-klingon-9"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+        b"Br\xe9ak pads r\xe9placement, how much?\r\n",
+        {"charset-unknown"},
+    ),
+    "": (  # neither Date nor Message-ID: keyed by a hash of what every copy keeps
+        b"From: Cy <cy@example.com>\r\nTo: service@dealer.example\r\nSubject: Tyre rotation\r\n\r\n"
+        b"Can you rotate my tyres on Friday?\r\n",
+        {"date-missing", "message-id-missing"},
+    ),
+    "b3@example.com": (  # raw 8-bit header values (UTF-8 display name, Latin-1 subject)
+        b"From: Jos\xc3\xa9 P\xc3\xa9rez <jose@example.com>\r\nTo: service@dealer.example\r\n"
+        b"Message-ID: <b3@example.com>\r\nDate: " + DATE + b"\r\nSubject: R\xe9paration frein\r\n\r\n"
+        b"Bonjour, mes freins grincent.\r\n",
+        {"header-8bit"},
+    ),
+    "b4@example.com": (  # bare LF, a nonsense date, a line that is no header, a NUL in the body
+        b"From: Dee <dee@example.com>\nTo: service@dealer.example\nMessage-ID: <b4@example.com>\n"
+        b"Date: not a date at all\nthis line is not a header\nSubject: Recall?\n\nIs my car recalled?\x00\n",
+        {"date-unparsable"},
+    ),
+}
+
+
+def problems(row: dict[str, Any]) -> set[str]:
+    lines = [line for line in row["evidence_headers"].splitlines() if line.startswith("Parse-Problems: ")]
+    assert len(lines) <= 1
+    return set(lines[0].removeprefix("Parse-Problems: ").split(", ")) if lines else set()
+
+
+async def test_broken_messages_are_stored_once_with_their_problems_and_never_stall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 10
+    broken = list(BROKEN.values())
+    with throwaway_dovecot(1) as server:
+        # The broken messages first (older files, lower UIDs), then a sound conversation behind them.
+        inbox, sent = conversation_files(n, range(len(broken), len(broken) + 1))
+        write_maildir(server.maildir("user1"), [(raw, asked_at(i, n)) for i, (raw, _) in enumerate(broken)])
+        write_maildir(server.maildir("user1"), inbox)
+        write_maildir(server.maildir("user1") / ".Sent", sent)
+        config = settings(tmp_path, server, monkeypatch)
+        want = {k for k in BROKEN if k} | keys(range(len(broken), len(broken) + 1))
+
+        def complete(s: Stored) -> bool:
+            return s.rows == len(want) + 1 and any(i["status"] == "met" for i in s.inquiries)
+
+        async with running(config):
+            first = await stored_when(tmp_path, complete, "every message stored")
+        inbox_before = uidvalidity(server, "user1", "INBOX")
+        # Read them all again (new UIDVALIDITY): the broken ones must be recognised as well.
+        server.doveadm("mailbox", "update", "-u", "user1", "--uid-validity", str(inbox_before + 7), "INBOX")
+        async with running(config) as daemon:
+            await until(lambda: source(daemon).gaps_reported == 1, "INBOX re-read")
+            await until(lambda: daemon.mail is not None and daemon.mail.evaluate(), "evaluated")
+    s = stored(tmp_path)
+    assert s.rows == len(s.messages) == len(want) + 1
+    unkeyed = [k for k in s.messages if k.startswith("sha256:")]
+    assert set(s.messages) == want | set(unkeyed) and len(unkeyed) == 1
+    assert s.messages == first.messages  # the second read added and changed nothing
+    for key, (_, expected) in BROKEN.items():
+        row = s.messages[key or unkeyed[0]]
+        assert expected <= problems(row), (key, row["evidence_headers"])
+        assert row["direction"] == "inbound" and row["cls"] == "human"
+    assert not problems(s.messages["q5@example.com"])  # sound mail carries no note
+    # Each broken message opened its own inquiry (open: asked under an hour ago), the sound one is met.
+    assert sorted(i["status"] for i in s.inquiries) == ["met"] + ["open"] * len(broken)
+    assert len(s.evaluations) == 1 and s.evaluations[0]["result"] == "met"
+    assert [g.reason for g in s.gaps] == [rescan_reason("INBOX", inbox_before, inbox_before + 7)]
