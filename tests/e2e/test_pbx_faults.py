@@ -1,0 +1,290 @@
+"""Faults on the PBX side of the daemon, proven end to end: the AMI simulator over real TCP (through a
+fault-injecting proxy where the network misbehaves), the real daemon, the calls and gaps read back
+from the store. Complements test_daemon_faults.py (drop mid-call, wrong secret, stall, call at connect).
+
+Where a test plays a capture faster than real time it gives the daemon a clock running at the same
+speed and lets events carry no ``Timestamp`` (the daemon stamps them on arrival): the PBX's clock
+and the daemon's then agree, as they do in production, and gaps and call times can be compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.asterisk.captures import load_jsonl
+from adapters.asterisk.simulator import AmiSimulator
+from adapters.asterisk.synthetic import Dist, TrafficGenerator, TrafficProfile
+from monitor.config import Settings
+from monitor.runtime import Daemon
+from tests.e2e.faultproxy import FaultProxy
+from tests.e2e.test_daemon_captures import daemon_settings, wait_until
+from tests.e2e.test_daemon_faults import stored
+from tests.ground_truth import expected_calls
+from tests.paths import CAPTURES, scenarios
+
+SPEED = 4.0
+
+
+def fast_clock(speed: float) -> Callable[[], float]:
+    """Wall time, running ``speed`` times faster from now on."""
+    base = time.time()
+    return lambda: base + (time.time() - base) * speed
+
+
+def truth(name: str) -> Any:
+    [call] = expected_calls(next(s for s in scenarios() if s["name"] == name))
+    return call
+
+
+def capture(name: str) -> list[tuple[float, str]]:
+    return load_jsonl(CAPTURES / f"{name}.jsonl")
+
+
+def linkedid(items: list[tuple[float, str]]) -> str:
+    raw = next(raw for _, raw in items if raw.startswith("Event: Newchannel"))
+    return raw.split("\r\nUniqueid: ", 1)[1].split("\r\n", 1)[0]
+
+
+def with_ping(settings: Settings, interval: float) -> Settings:
+    pbx = settings.pbx[0].model_copy(update={"ping_interval_s": interval})
+    return settings.model_copy(update={"pbx": [pbx]})
+
+
+class Running:
+    """The daemon as a task, stopped (and its sources drained) on exit."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Daemon:
+        task = self.task = asyncio.create_task(self.daemon.run())
+        await wait_until(lambda: self.daemon.started.is_set() or task.done(), 30, "daemon started")
+        assert not task.done(), task.exception()
+        return self.daemon
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.daemon.stop.set()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 30)
+
+
+def inbound(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted((c for c in calls if c["direction"] == "inbound"), key=lambda c: c["arrived_at"])
+
+
+def summary(c: dict[str, Any]) -> tuple[Any, ...]:
+    return (c["call_id"], c["outcome"], c["answered_by"], c["approximate"], c["closed_reason"])
+
+
+# -- a. PBX restart -------------------------------------------------------------------------------
+QUEUE_ONLY = TrafficProfile(
+    calls_per_hour=1800,
+    p_direct_dial=0,
+    p_internal=0,
+    p_outbound=0,
+    p_after_hours=0,
+    p_abandon=0,
+    p_hold=0,
+    p_blind_transfer=0,
+    p_attended_transfer=0,
+    p_member_no_answer=0,
+    p_agent_offline=0,
+    ring=Dist(3.0, 0.0, 1.0, 10.0),
+    talk=Dist(6.0, 0.0, 1.0, 10.0),
+)
+
+
+async def test_pbx_restart_closes_the_live_call_with_the_gap_and_counts_new_calls_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The PBX crashes mid-call (no Hangup ever comes), refuses connections while it reboots, then
+    listens again on the same port with its channel sequence restarted."""
+    caplog.set_level(logging.INFO)
+    items = capture("b_queue_ring12_answer")
+    old_call = linkedid(items)
+    first = next(t for t, raw in items if raw.startswith("Event: Newchannel"))
+    # The PBX clock a little behind ours (it always is, a bit, on one side or the other).
+    shift = time.time() - 600 - first
+    sim = AmiSimulator(items, secret="sim-secret", speed=2.0, wait_for_clients=1, time_shift=shift)
+    port = await sim.start()
+    booted_before = sim.booted_at
+    async with Running(Daemon(daemon_settings(tmp_path, port, monkeypatch))) as daemon:
+        site = daemon.sites[0]
+        tracker = site.service.tracker
+
+        def answered() -> bool:
+            call = tracker.live_calls.get(old_call)
+            return call is not None and call.person_answered_at() is not None
+
+        await wait_until(answered, 20, "call answered")
+        crashed_at = time.time()
+        sim.drop_connections()  # the PBX dies: no Hangup, no Shutdown event, the socket just goes
+        await sim.close()
+        await wait_until(lambda: not site.source.up, 10, "loss noticed")
+        await asyncio.sleep(3.0)  # rebooting: connections refused, the daemon retries with backoff
+        assert not site.source.up and "connect" in (site.source.client.last_error or "").lower()
+        assert old_call in tracker.live_calls  # nothing is known yet about what the PBX did
+
+        reboot = time.time()
+        # Real time from here: the new PBX's clock then runs with ours (a fraction behind, as the first
+        # event goes out only once the daemon has logged in).
+        generator = TrafficGenerator(QUEUE_ONLY, seed=11, start=reboot, booted_at=reboot)
+        sim = AmiSimulator(
+            generator.calls(3),
+            secret="sim-secret",
+            port=port,
+            speed=1.0,
+            wait_for_clients=1,
+            booted_at=generator.booted_at,
+        )
+        assert await sim.start() == port
+        try:
+            await wait_until(
+                lambda: site.source.client.reconnects >= 1, 40, "reconnected to the rebooted PBX"
+            )
+            await wait_until(lambda: sim.finished.is_set(), 40, "new traffic played")
+            await wait_until(lambda: not tracker.live_calls, 20, "calls closed")
+        finally:
+            await sim.close()
+        assert site.source.pbx_restarts == 1
+        assert not tracker.knows(old_call)  # closed ids of the previous boot were forgotten
+    assert int(booted_before) != int(generator.booted_at)
+    calls, gaps = stored(tmp_path)
+    assert len(gaps) == 1, "exactly one gap for the whole outage, however many retries"
+    [gap] = gaps
+    assert gap.source == "ami" and gap.site == "detroit"
+    assert gap.start <= crashed_at + 1.0 and gap.end >= reboot  # it covers the outage
+    got = inbound(calls)
+    expected = [(old_call, "answered", "201", True, "pbx_restart")] + [
+        (e.call_id, e.outcome, e.answered_by, False, "hangup") for e in generator.expected
+    ]
+    assert [summary(c) for c in got] == expected
+    assert all(e.outcome == "answered" for e in generator.expected)
+    assert got[0]["ended_at"] == pytest.approx(gap.start, abs=0.01)  # closed with the gap, not lost
+    for c, e in zip(got[1:], generator.expected, strict=True):
+        assert c["arrived_at"] == pytest.approx(e.arrived_at, abs=0.01)
+        assert c["answered_at"] == pytest.approx(e.answered_at, abs=0.01)
+        assert c["queue_wait_s"] == pytest.approx(e.queue_wait_s, abs=0.01)
+        assert c["arrived_at"] > gap.start
+    # Uniqueids of the new boot: the sequence starts again at 0, the epoch part is new.
+    assert generator.expected[0].call_id.endswith(".0")
+    assert daemon.sites[0].service.stats.completed == 4
+    assert "restarted" in caplog.text
+
+
+# -- b. dropped while the customer is on hold -----------------------------------------------------
+async def _hold_drop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop_after_s: float, back_after_s: float
+) -> tuple[dict[str, Any], list[Any], float]:
+    """Play c_queue_hold35 through the proxy; ``drop_after_s`` (PBX seconds) into the hold reset the
+    connection and keep the daemon out until ``back_after_s`` into the hold. Returns the stored
+    call, the gaps and the hold's observed start."""
+    items = capture("c_queue_hold35")
+    call_id = linkedid(items)
+    sim = AmiSimulator(items, secret="sim-secret", speed=SPEED, timestamp_events=False, wait_for_clients=1)
+    proxy = FaultProxy(await sim.start())
+    port = await proxy.start()
+    clock = fast_clock(SPEED)
+    daemon = Daemon(daemon_settings(tmp_path, port, monkeypatch), clock=clock)
+    try:
+        async with Running(daemon):
+            site = daemon.sites[0]
+            tracker = site.service.tracker
+
+            def hold_start() -> float | None:
+                call = tracker.live_calls.get(call_id)
+                return None if call is None or call.open_hold is None else call.open_hold.start
+
+            await wait_until(lambda: hold_start() is not None, 30, "customer on hold")
+            started = hold_start()
+            assert started is not None
+            await wait_until(lambda: clock() >= started + drop_after_s, 30, "time to drop")
+            proxy.hold_new()
+            proxy.reset()
+            await wait_until(lambda: clock() >= started + back_after_s, 30, "outage over")
+            proxy.release()
+            await wait_until(lambda: site.source.client.reconnects >= 1, 20, "reconnected")
+            await wait_until(lambda: sim.finished.is_set(), 30, "capture played")
+            await wait_until(lambda: not tracker.live_calls, 20, "call closed")
+            assert site.service.stats.completed == 1
+    finally:
+        await proxy.close()
+        await sim.close()
+    calls, gaps = stored(tmp_path)
+    [call] = inbound(calls)
+    assert summary(call) == (call_id, "answered", "201", True, "hangup")
+    return call, gaps, started
+
+
+async def test_drop_inside_a_hold_keeps_the_hold_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call, gaps, started = await _hold_drop(tmp_path, monkeypatch, drop_after_s=5.0, back_after_s=12.0)
+    [gap] = gaps
+    assert started + 4.0 < gap.start < gap.end < started + 35.0  # the gap fell inside the hold
+    exp = truth("c_queue_hold35")
+    [hold] = call["holds"]
+    assert hold["s"] == pytest.approx(exp.holds_s[0], abs=1.0) and hold["by"] == "201"
+    assert call["sla"]["hold"] == "breached"  # 35 s > the 30 s standard
+    assert call["queue_wait_s"] == pytest.approx(exp.queue_wait_s, abs=1.0)
+
+
+async def test_drop_over_the_end_of_a_hold_bounds_it_by_the_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Unhold (35 s into the hold) falls in the gap; the reconnect comes before the hang-up (41 s).
+    call, gaps, started = await _hold_drop(tmp_path, monkeypatch, drop_after_s=31.0, back_after_s=37.0)
+    [gap] = gaps
+    exp = truth("c_queue_hold35")
+    assert gap.start < started + exp.holds_s[0] < gap.end
+    [hold] = call["holds"]
+    # Its end was not seen: at the gap's end at the latest (the call is flagged approximate), never
+    # stretched to the hang-up 6 s later.
+    assert hold["start"] == pytest.approx(started, abs=0.01)
+    assert exp.holds_s[0] - 1.0 <= hold["s"] <= gap.end - started + 1.0
+    assert hold["end"] < started + exp.holds_s[0] + 5.0
+    assert call["approximate"] is True and call["sla"]["hold"] == "breached"
+
+
+# -- c. half-open TCP -----------------------------------------------------------------------------
+async def test_half_open_path_is_detected_within_two_pings_and_the_call_counted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = capture("b_queue_ring12_answer")
+    call_id = linkedid(items)
+    ping = 0.5
+    sim = AmiSimulator(items, secret="sim-secret", speed=SPEED, timestamp_events=False, wait_for_clients=1)
+    proxy = FaultProxy(await sim.start())
+    port = await proxy.start()
+    daemon = Daemon(with_ping(daemon_settings(tmp_path, port, monkeypatch), ping), clock=fast_clock(SPEED))
+    try:
+        async with Running(daemon):
+            site = daemon.sites[0]
+            tracker = site.service.tracker
+            await wait_until(lambda: call_id in tracker.live_calls, 20, "call seen")
+            await asyncio.sleep(0.5)
+            assert proxy.blackhole() == 1
+            cut = time.monotonic()
+            await wait_until(lambda: not site.source.up, 10, "half-open path detected")
+            detected_s = time.monotonic() - cut
+            await wait_until(lambda: site.source.up, 10, "reconnected")
+            await wait_until(lambda: sim.finished.is_set(), 30, "capture played")
+            await wait_until(lambda: not tracker.live_calls, 20, "call closed")
+            assert site.service.stats.completed == 1
+    finally:
+        await proxy.close()
+        await sim.close()
+    # No byte arrives after the cut: the read deadline (2 pings) or the unanswered Ping ends the session.
+    assert detected_s < 2 * ping + 1.5, detected_s
+    calls, gaps = stored(tmp_path)
+    assert [summary(c) for c in inbound(calls)] == [(call_id, "answered", "201", True, "hangup")]
+    assert len(gaps) == 1 and gaps[0].end > gaps[0].start
+    assert proxy.accepted == 2
