@@ -238,6 +238,10 @@ class AmiClient:
                 lost_reason = await self._serve(session, connected_at)
             finally:
                 lost_at = self._clock()
+                if session.last_read_at is not None and session.last_read_at < lost_at:
+                    # A path that went silent (half-open) is declared dead only pings later; what the
+                    # PBX sent after the last bytes we read is lost, so the gap starts there.
+                    lost_at = max(session.last_read_at, connected_at)
                 if gate is not None and gate.unconfirmed_since is not None:
                     # Reads were held back and no Ping answered since: the PBX may have dropped us
                     # while we were not reading (what it sent then is gone), so the gap starts there.

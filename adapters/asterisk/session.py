@@ -86,6 +86,7 @@ class AmiSession:
         # Events that arrived before the session started serving (e.g. FullyBooted right after the
         # login response); delivered first by read_loop so nothing is lost or reordered.
         self._backlog: list[tuple[AmiMessage, float]] = []
+        self.last_read_at: float | None = None  # clock time of the last bytes read while serving
         self._errors_seen = parser.parse_errors
         self._skipped_seen = parser.skipped
 
@@ -198,7 +199,7 @@ class AmiSession:
                 raise AmiConnectionLost(f"read from {self.peer} failed: {exc}") from None
             if not data:
                 raise AmiConnectionLost(f"{self.peer} closed the connection")
-            now = self._clock()
+            now = self.last_read_at = self._clock()
             delivered = 0
             for msg in parser.feed(data):
                 headers = msg.headers

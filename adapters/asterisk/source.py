@@ -103,6 +103,8 @@ class AmiSource:
             log.warning("AMI source for site %s is down", self.site)
 
     def _gap(self, start: float, end: float, reason: str) -> None:
+        if self._down_since is not None:  # the client knows best when we stopped hearing the PBX
+            self._down_since = min(self._down_since, start)
         self._on_gap(MonitoringGap(source=self.source, site=self.site, start=start, end=end, reason=reason))
 
     async def _connected(self, client: AmiClient, connected_at: float) -> None:
