@@ -19,8 +19,10 @@ is then reachable from the network and only the tokens protect it).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -41,9 +43,22 @@ from monitor.domain.calendar import WEEKDAYS, BusinessCalendar
 from monitor.domain.policy import SlaPolicy
 from monitor.domain.topology import PbxTopology
 
+log = logging.getLogger(__name__)
+
 
 class ConfigError(ValueError):
     pass
+
+
+def warn_if_exposed(path: Path, what: str) -> None:
+    """A secret file other users may read (or a tokens file they may write: adding a token) is
+    worth a warning, not a refusal: the operator may have reasons (a group for a sidecar)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("%s %s is accessible to other users (mode %o): chmod 600 it", what, path, mode & 0o777)
 
 
 class _Strict(BaseModel):
@@ -147,9 +162,11 @@ def _site_env(prefix: str, site: str) -> str | None:
 def _read_secret(path: Path | None, env_prefix: str, site: str, what: str) -> SecretStr:
     if path is not None:
         try:
-            return SecretStr(path.read_text(encoding="utf-8").strip())
+            from_file = SecretStr(path.read_text(encoding="utf-8").strip())
         except OSError as exc:
             raise ConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
+        warn_if_exposed(path, f"{what} file")
+        return from_file
     value = _site_env(env_prefix, site)
     if value:
         return SecretStr(value)
@@ -264,6 +281,7 @@ class Settings(_Strict):
                 key = path.read_bytes().strip()
             except OSError as exc:
                 raise ConfigError(f"cannot read hmac_key_file {path}: {exc.strerror}") from None
+            warn_if_exposed(path, "hmac_key_file")
         else:
             key = os.environ.get("SLAMON_HMAC_KEY", "").encode()
         if len(key) < 16:

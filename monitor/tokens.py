@@ -9,6 +9,8 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
+from monitor.config import warn_if_exposed
+
 Role = Literal["wallboard", "auditor", "admin"]
 ROLES: tuple[Role, ...] = ("wallboard", "auditor", "admin")
 
@@ -33,6 +35,7 @@ def load_tokens(tokens_file: Path | None) -> dict[str, Role]:
     """hash -> role. Malformed lines are skipped (they can never match a token)."""
     if tokens_file is None or not tokens_file.exists():
         return {}
+    warn_if_exposed(tokens_file, "tokens_file")
     out: dict[str, Role] = {}
     for line in tokens_file.read_text(encoding="utf-8").splitlines():
         parts = line.split()

@@ -4,6 +4,7 @@ a crashing ``slamon run`` and tracebacks with local variables."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -17,8 +18,19 @@ from sqlalchemy.engine import make_url
 
 from adapters.asterisk.actions import AmiSecret
 from monitor.cli import app as cli_app
-from monitor.config import ConfigError, MonitorSettings, Settings, load_settings, mask_url_password
+from monitor.config import (
+    ApiSettings,
+    ConfigError,
+    MailboxSettings,
+    MonitorSettings,
+    PbxSettings,
+    Settings,
+    load_settings,
+    mask_url_password,
+    open_24_7_site,
+)
 from monitor.store.engine import make_engine, safe_url
+from monitor.tokens import load_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 PW = "Pg-Pa55w0rd-" + "zq81"
@@ -117,3 +129,42 @@ def test_no_traceback_shows_local_variables() -> None:
     pattern = re.compile(r"show_locals\s*=\s*True|capture_locals\s*=\s*True|tb_locals|stack_info\s*=\s*True")
     for path in [*(ROOT / "monitor").rglob("*.py"), *(ROOT / "adapters").rglob("*.py")]:
         assert not pattern.search(path.read_text(encoding="utf-8")), path
+
+
+def test_secret_files_open_to_other_users_are_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("SLAMON_HMAC_KEY", raising=False)
+    files = {name: tmp_path / name for name in ("ami", "imap", "hmac", "tokens")}
+    for path in files.values():
+        path.write_text("s" * 32 + "\n")
+        path.chmod(0o600)
+    settings = Settings(
+        monitor=MonitorSettings(hmac_key_file=files["hmac"]),
+        api=ApiSettings(tokens_file=files["tokens"]),
+        site=[open_24_7_site("d")],
+        pbx=[PbxSettings(site="d", host="h", username="u", secret_file=files["ami"])],
+        mailbox=[MailboxSettings(site="d", host="h", username="u", password_file=files["imap"])],
+    )
+
+    def read_all() -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="monitor.config"):
+            settings.pbx[0].secret()
+            settings.mailbox[0].password()
+            settings.hmac_key()
+            load_tokens(files["tokens"])
+        return [r.getMessage() for r in caplog.records if r.name == "monitor.config"]
+
+    assert read_all() == []  # 0600: nothing to say
+    for path in files.values():
+        path.chmod(0o640)
+    warnings = read_all()
+    assert [w.split(" is accessible")[0] for w in warnings] == [
+        f"AMI secret file {files['ami']}",
+        f"IMAP password file {files['imap']}",
+        f"hmac_key_file {files['hmac']}",
+        f"tokens_file {files['tokens']}",
+    ]
+    assert all(w.endswith("is accessible to other users (mode 640): chmod 600 it") for w in warnings)
+    assert not any("s" * 32 in w for w in warnings)
