@@ -14,11 +14,12 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from starlette.types import Message, Receive, Scope, Send
 from typer.testing import CliRunner
 
 from monitor.api.app import create_app
 from monitor.api.deps import AppContext
-from monitor.api.limits import is_loopback_host, mask_access_token, server_config
+from monitor.api.limits import RequestLimits, is_loopback_host, mask_access_token, server_config
 from monitor.cli import app as cli_app
 from monitor.config import ApiSettings, MonitorSettings, Settings, open_24_7_site
 from monitor.runtime import Daemon
@@ -234,3 +235,42 @@ async def test_daemon_warns_when_the_api_is_exposed(
         assert "needs a bearer token (0 configured)" in warnings[0]
     else:
         assert warnings == []
+
+
+async def test_middleware_replays_a_body_within_the_limit_and_refuses_a_bad_length() -> None:
+    """Straight through the ASGI interface: what the server may hand over, chunk by chunk."""
+    seen: list[bytes] = []
+
+    async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        seen.append(message["body"])
+        assert message["more_body"] is False
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limits = RequestLimits(echo, max_body_bytes=10, max_url_bytes=100, max_header_bytes=1000)
+
+    async def call(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, bytes]:
+        incoming = [
+            {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+            for i, c in enumerate(chunks)
+        ]
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "path": "/x", "raw_path": b"/x", "query_string": b"", "headers": headers}
+        await limits(scope, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    chunked = [(b"transfer-encoding", b"chunked")]
+    assert await call(chunked, [b"abc", b"defg", b"hij"]) == (200, b"ok")
+    assert seen == [b"abcdefghij"]
+    assert (await call(chunked, [b"abcdef", b"ghijk"]))[0] == 413
+    assert seen == [b"abcdefghij"]  # the app never saw the refused one
+    status, body = await call([(b"content-length", b"12abc")], [b""])
+    assert status == 400 and json.loads(body) == {"detail": "invalid Content-Length"}
