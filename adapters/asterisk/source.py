@@ -84,6 +84,14 @@ class AmiSource:
     def parse_errors(self) -> int:
         return self.client.parse_errors
 
+    @property
+    def unknown_events(self) -> int:
+        return self.pipeline.stats.unknown_events
+
+    @property
+    def rejected_events(self) -> int:
+        return self.pipeline.stats.rejected
+
     async def run(self) -> None:
         await self.client.run()
 

@@ -43,6 +43,8 @@ class _Families:
     last_event: GaugeMetricFamily
     ami_events: CounterMetricFamily
     ami_errors: CounterMetricFamily
+    ami_unknown: CounterMetricFamily
+    ami_rejected: CounterMetricFamily
 
     def all(self) -> list[Metric]:
         return list(vars(self).values())
@@ -102,6 +104,14 @@ def _families() -> _Families:
         ami_errors=CounterMetricFamily(
             "slamon_ami_parse_errors", "AMI input rejected as malformed", labels=s
         ),
+        ami_unknown=CounterMetricFamily(
+            "slamon_ami_unknown_events", "AMI events of a type no figure depends on (ignored)", labels=s
+        ),
+        ami_rejected=CounterMetricFamily(
+            "slamon_ami_rejected_events",
+            "Well-formed AMI messages rejected (no event name, a required id missing, fields unusable)",
+            labels=s,
+        ),
     )
 
 
@@ -137,6 +147,9 @@ class LiveCollector(Collector):
             if source.source == "ami":
                 f.ami_events.add_metric([source.site], source.events_total)
                 f.ami_errors.add_metric([source.site], source.parse_errors)
+                # Only the AMI source has these (not part of SourceProbe, which IMAP sources share).
+                f.ami_unknown.add_metric([source.site], getattr(source, "unknown_events", 0))
+                f.ami_rejected.add_metric([source.site], getattr(source, "rejected_events", 0))
         return f.all()
 
     def describe(self) -> Iterable[Metric]:

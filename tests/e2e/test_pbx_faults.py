@@ -16,17 +16,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.asterisk.captures import load_jsonl
+from adapters.asterisk.framing import AmiParser
+from adapters.asterisk.sim_state import event_name
 from adapters.asterisk.simulator import AmiSimulator
 from adapters.asterisk.synthetic import Dist, TrafficGenerator, TrafficProfile
+from adapters.asterisk.translate import TRANSLATORS
 from monitor.config import Settings
 from monitor.runtime import Daemon
 from tests.e2e.faultproxy import FaultProxy
 from tests.e2e.test_daemon_captures import daemon_settings, wait_until
 from tests.e2e.test_daemon_faults import stored
 from tests.ground_truth import expected_calls
+from tests.integration.test_replay_captures import check_call
 from tests.paths import CAPTURES, scenarios
 
 SPEED = 4.0
@@ -291,3 +297,77 @@ async def test_half_open_path_is_detected_within_two_pings_and_the_call_counted_
     [gap] = gaps
     assert gap.start <= cut_at < gap.end
     assert proxy.accepted == 2
+
+
+# -- d. bad input over the wire, mid-call ---------------------------------------------------------
+def _index(items: list[tuple[float, str]], prefix: str) -> int:
+    return next(i for i, (_, raw) in enumerate(items) if raw.startswith(prefix))
+
+
+def unknown_baseline(items: list[tuple[float, str]]) -> int:
+    """How many events of the untouched capture the pipeline ignores as of no interest, as the
+    simulator plays it (its own FullyBooted instead of the captured one, no responses)."""
+    played = [raw for _, raw in items if event_name(raw) not in ("", "FullyBooted")]
+    parser = AmiParser()
+    messages = parser.feed("".join(played).encode())
+    assert parser.parse_errors == 0 and len(messages) + parser.skipped == len(played)
+    return 1 + sum(1 for m in messages if m.event not in TRANSLATORS)
+
+
+async def test_bad_input_mid_call_is_counted_logged_and_costs_no_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    items = capture("c_queue_hold35")
+    call_id = linkedid(items)
+    baseline = unknown_baseline(items)
+    hold, unhold = _index(items, "Event: Hold"), _index(items, "Event: Unhold")
+    moh_stop = next(i for i in range(unhold, len(items)) if items[i][1].startswith("Event: MusicOnHoldStop"))
+    t = items[hold][0]
+    bad = [
+        # Garbage lines inside a message: 2 parse errors, the rest of it an event of no known type.
+        "Event: \x01\x02garbage\r\n%%% no separator here\r\n\xff\xfe binary junk\r\n\r\n",
+        "Event: UserEvent\r\nUserEvent: Blob\r\nData: " + "A" * 10_000 + "\r\n\r\n",  # a line over 8 KiB
+        "Event: UserEvent\r\n" + ("Data: " + "B" * 1000 + "\r\n") * 70 + "\r\n",  # a message over 64 KiB
+        "Event: FrobnicatorStatus\r\nPrivilege: call,all\r\nState: on\r\n\r\n",  # unknown event type
+        "Event: Newstate\r\nPrivilege: call,all\r\nChannel: SIP/201-00000005\r\nChannelStateDesc: Up\r\n\r\n",
+    ]
+    stream = list(items)
+    stream[unhold], stream[moh_stop] = stream[moh_stop], stream[unhold]  # resume reported out of order
+    stream[hold + 1 : hold + 1] = [stream[hold]] + [(t, raw) for raw in bad]  # Hold duplicated, then junk
+    sim = AmiSimulator(stream, secret="sim-secret", speed=10.0, wait_for_clients=1)
+    port = await sim.start()
+    try:
+        async with Running(Daemon(daemon_settings(tmp_path, port, monkeypatch))) as daemon:
+            site = daemon.sites[0]
+            await wait_until(lambda: sim.finished.is_set(), 30, "capture played")
+            await wait_until(lambda: not site.service.tracker.live_calls, 20, "call closed")
+            assert site.source.up and site.source.client.reconnects == 0  # the session survived it all
+            async with httpx.AsyncClient(timeout=5.0) as http:
+                scraped = (await http.get(f"http://127.0.0.1:{daemon.port}/metrics")).text
+            pipeline = site.source.pipeline
+            assert site.source.parse_errors == 4
+            assert pipeline.stats.unknown_events == baseline + 2
+            assert pipeline.rejects.by_reason == {"missing-id": 1}
+            assert site.source.client.stats.callback_errors == 0
+            assert site.service.tracker.stats.late_events == 0
+    finally:
+        await sim.close()
+    metrics = {
+        (s.name, s.labels.get("site")): s.value
+        for f in text_string_to_metric_families(scraped)
+        for s in f.samples
+    }
+    assert metrics["slamon_ami_parse_errors_total", "detroit"] == 4
+    assert metrics["slamon_ami_unknown_events_total", "detroit"] == baseline + 2
+    assert metrics["slamon_ami_rejected_events_total", "detroit"] == 1
+    # Each rejection is logged with its reason, never with the content.
+    for reason in ("line-without-separator", "missing-id"):
+        assert reason in caplog.text
+    assert "too-long" in caplog.text or "oversize" in caplog.text
+    assert "A" * 100 not in caplog.text and "garbage" not in caplog.text
+    calls, gaps = stored(tmp_path)
+    assert gaps == []
+    [call] = inbound(calls)
+    assert summary(call) == (call_id, "answered", "201", False, "hangup")
+    check_call(call, truth("c_queue_hold35"))  # ring, answer, queue wait, the one 35 s hold, breach
