@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -98,12 +98,18 @@ class BatchWriter:
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
         poison_attempts: int = 3,
+        probe_interval_s: float = 5.0,
     ) -> None:
         if write is None:
             if engine is None:
                 raise ValueError("BatchWriter needs an engine or a write function")
             write = partial(write_batch, engine, thresholds_for=thresholds_for)
         self._write = write
+        # While idle, the database is still checked now and then, so readiness reports an outage
+        # before the next call needs it.
+        self._probe_engine = engine
+        self._probe_interval_s = probe_interval_s
+        self._last_contact = time.monotonic()
         self._where = safe_url(engine) if engine is not None else "the database"
         self._max_batch = max_batch
         self._batch = max_batch  # shrinks to isolate an item the database refuses
@@ -154,6 +160,24 @@ class BatchWriter:
             await _wait(self._wake, self._interval_s)
             self._wake.clear()
             await self._drain(yield_to_close=True)
+            idle_s = time.monotonic() - self._last_contact
+            if not self._buffer and self._probe_engine is not None and idle_s >= self._probe_interval_s:
+                await self._probe(self._probe_engine)
+
+    async def _probe(self, engine: Engine) -> None:
+        self._last_contact = time.monotonic()
+        try:
+            async with asyncio.timeout(self._probe_interval_s):
+                await asyncio.to_thread(_select_one, engine)
+        except Exception as exc:
+            self.stats.errors += 1
+            self.stats.consecutive_errors += 1
+            if self.stats.consecutive_errors == 1:
+                log.error("database %s unreachable (idle check): %s", self._where, _describe(exc))
+            return
+        if self.stats.consecutive_errors:
+            log.info("database %s reachable again", self._where)
+            self.stats.consecutive_errors = 0
 
     async def flush(self, timeout_s: float | None = None) -> bool:
         """Write everything submitted so far (retrying failures); False if ``timeout_s`` ran out."""
@@ -225,6 +249,7 @@ class BatchWriter:
                 self._succeeded(batch, result)
 
     def _succeeded(self, batch: Sequence[Item], result: BatchResult) -> None:
+        self._last_contact = time.monotonic()
         for _ in batch:
             self._buffer.popleft()
         if len(self._buffer) <= self._low_water:
@@ -284,6 +309,11 @@ class BatchWriter:
         )
         log.error("store refused %s %d times; set aside: %s", what, self._refusals, _describe(exc))
         self._refusals = 0
+
+
+def _select_one(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:

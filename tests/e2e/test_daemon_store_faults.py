@@ -270,3 +270,90 @@ async def test_sqlite_locked_by_another_connection_is_retried_and_nothing_is_los
     _check_every_call_stored_once(calls, traffic.expected)
     assert gaps == []
     assert daemon.sites[0].source.client.reconnects == 0
+
+
+async def test_pbx_dropping_the_held_back_session_is_a_recorded_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    """A strict PBX (writetimeout 1 s, as Asterisk's is short) drops the session the daemon stopped
+    reading: what it sent afterwards is gone. The reconnect records a gap that starts when reading
+    stopped; calls that were live then are flagged approximate; nothing is stored twice."""
+    # Flooding plays ~1.4 h of PBX time in seconds; starting it 2 h ago keeps every event in the past
+    # of the wall clock that times the gap, as with a real PBX whose clock is the wall clock.
+    traffic = TrafficGenerator(TrafficProfile(calls_per_hour=720), seed=24, start=time.time() - 7200)
+    items = list(traffic.calls(400))
+    go = asyncio.Event()
+    sim = AmiSimulator(_gated(items, go), secret="sim-secret", speed=0, wait_for_clients=1, write_timeout=1.0)
+    settings = _with_database(daemon_settings(tmp_path, await sim.start(), monkeypatch), postgres_url)
+    daemon = Daemon(settings, store_high_water=HIGH_WATER)
+    task = asyncio.create_task(daemon.run())
+    locker = make_engine(postgres_url)
+    try:
+        await asyncio.wait_for(daemon.started.wait(), 30)
+        writer, client = daemon.writer, daemon.sites[0].source.client
+        assert writer is not None
+        await _until_resynced(daemon)
+        lock = locker.connect()
+        tx = lock.begin()
+        await asyncio.to_thread(lock.execute, text('LOCK TABLE "call" IN ACCESS EXCLUSIVE MODE'))
+        before_pause = time.time()
+        go.set()
+        await wait_until(lambda: client.paused, 60, "reads held back")
+        paused_seen = time.time()
+        await wait_until(lambda: sim.clients == 0, 30, "the PBX dropped the client that did not read")
+        dropped_seen = time.time()
+        tx.commit()
+        lock.close()
+        await wait_until(lambda: client.reconnects == 1 and client.connected, 60, "reconnected")
+        await _until_all_stored(daemon, sim, 120)
+    finally:
+        locker.dispose()
+        daemon.stop.set()
+        await asyncio.wait_for(task, 30)
+        await sim.close()
+    calls, gaps = _stored(postgres_url)
+    [gap] = gaps
+    assert (gap.source, gap.site) == ("ami", "detroit")
+    assert before_pause <= gap.start <= paused_seen, "the gap starts when reading stopped"
+    assert gap.end >= dropped_seen
+    ids = [c["call_id"] for c in calls]
+    assert len(ids) == len(set(ids)), "a call stored twice"
+    truth = {e.call_id: e for e in traffic.expected}
+    assert set(ids) < set(truth), "calls sent while the session was gone cannot be known"
+    approximate = [c for c in calls if c["approximate"]]
+    print(
+        f"gap {gap.end - gap.start:.1f}s; {len(calls)}/{len(truth)} calls stored, "
+        f"{len(approximate)} approximate"
+    )
+    assert approximate, "calls live when the session was lost are flagged"
+    for got in calls:
+        exp = truth[got["call_id"]]
+        assert got["direction"] == exp.direction
+        if not got["approximate"]:
+            assert got["outcome"] == expected_outcome(exp), exp.call_id
+            if exp.direction == "inbound":
+                assert got["answered_by"] == exp.answered_by, exp.call_id
+            assert got["arrived_at"] == pytest.approx(exp.arrived_at, abs=0.005)
+
+
+async def test_postgresql_down_while_idle_is_reported_by_readyz(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No call finishes while the database is down: readiness still reports it (the writer checks
+    the database when idle), and recovers once it is back."""
+    sim = AmiSimulator([], secret="sim-secret")
+    with throwaway_postgres_server() as pg:
+        settings = _with_database(daemon_settings(tmp_path, await sim.start(), monkeypatch), pg.url)
+        daemon = Daemon(settings)
+        task = asyncio.create_task(daemon.run())
+        try:
+            await asyncio.wait_for(daemon.started.wait(), 30)
+            assert (await _readyz(daemon))[0] == 200
+            await asyncio.to_thread(pg.stop)
+            assert (await _until_ready_is(daemon, 503, 30))["database"] == "failing"
+            await asyncio.to_thread(pg.start)
+            assert (await _until_ready_is(daemon, 200, 30))["database"] == "ok"
+        finally:
+            daemon.stop.set()
+            await asyncio.wait_for(task, 30)
+            await sim.close()
