@@ -111,7 +111,13 @@ class CallPublic(BaseModel):
     sla: CallSlaPublic
     policy_version: str
     approximate: bool = Field(False, description="Start or end not observed (resync after a gap).")
-    closed_reason: str = Field("hangup", description="hangup, stale or shutdown")
+    closed_reason: str = Field(
+        "hangup",
+        description=(
+            "hangup; stale (silent too long); gap (ended unseen while disconnected, at the gap's start); "
+            "pbx_restart (dropped by a PBX reboot, at the gap's start); shutdown"
+        ),
+    )
 
 
 class CallPagePublic(BaseModel):
