@@ -13,7 +13,8 @@ import logging
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,6 @@ from adapters.asterisk.captures import load_jsonl
 from adapters.asterisk.simulator import AmiSimulator
 from monitor.config import load_settings
 from monitor.runtime import Daemon
-from tests.e2e.test_daemon_captures import wait_until
 from tests.integration.dovecot import Mail, make_message
 from tests.paths import CAPTURES
 from tests.services import Dovecot, throwaway_dovecot
@@ -93,15 +93,22 @@ class Capture:
         return self.stream.getvalue()
 
 
+async def until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for: {what}")
+
+
+def slamon(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).parent / "slamon"), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+
+
 def token(config: Path, role: str) -> str:
-    slamon = Path(sys.executable).parent / "slamon"
-    done = subprocess.run(
-        [str(slamon), "token", "create", "--role", role, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    done = slamon("token", "create", "--role", role, "--config", str(config))
     assert "cannot be shown again" in done.stderr
     return done.stdout.strip()
 
@@ -185,7 +192,10 @@ poll_interval_s = 1.0
         try:
             await asyncio.wait_for(daemon.started.wait(), 60)
             capture.hook_uvicorn()
-            await wait_until(lambda: "refused" in capture.text.lower(), 30, "AMI login refusal logged")
+            await until(lambda: "refused" in capture.text.lower(), 30, "AMI login refusal logged")
+            assert daemon.mail is not None
+            first = daemon.mail.sources[0]
+            await until(lambda: first.up and first.events_total >= 1, 60, "mailbox synced (message 1)")
             assert not daemon.sites[0].source.up
         finally:
             daemon.stop.set()
@@ -198,12 +208,15 @@ poll_interval_s = 1.0
         try:
             await asyncio.wait_for(daemon.started.wait(), 60)
             capture.hook_uvicorn()
-            await wait_until(lambda: daemon.sites[0].source.up, 30, "AMI logged in")
+            await until(lambda: daemon.sites[0].source.up, 30, "AMI logged in")
             assert daemon.mail is not None
             imap = daemon.mail.sources[0]
-            await wait_until(lambda: imap.up and imap.events_total >= 1, 60, "mailbox synced")
-            await wait_until(lambda: sim.finished.is_set(), 60, "capture played")
-            await wait_until(lambda: daemon.sites[0].service.stats.completed >= 1, 30, "call measured")
+            await until(lambda: imap.up, 60, "mailbox up again")
+            with Mail(dovecot, user) as mail:  # message 2 arrives while the daemon watches
+                mail.append("INBOX", make_message(2, subject="Tyre change"), when=1_764_000_100)
+            await until(lambda: imap.events_total >= 1, 60, "mailbox synced (message 2)")
+            await until(lambda: sim.finished.is_set(), 60, "capture played")
+            await until(lambda: daemon.sites[0].service.stats.completed >= 1, 30, "call measured")
             base = f"http://127.0.0.1:{daemon.port}"
             audit = {"Authorization": f"Bearer {tokens['auditor']}"}
             async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -223,6 +236,12 @@ poll_interval_s = 1.0
                 ]
                 for path, headers in requests:
                     statuses.append((path.split("?")[0], (await http.get(path, headers=headers)).status_code))
+                calls = (await http.get("/api/v1/calls", headers=audit)).json()["items"]
+                for _ in range(600):  # the store writer batches: message 2's inquiry lands shortly
+                    inquiries = (await http.get("/api/v1/inquiries", headers=audit)).json()["items"]
+                    if len(inquiries) >= 2:
+                        break
+                    await asyncio.sleep(0.1)
                 stream_url = f"/api/v1/wallboard/stream?access_token={tokens['wallboard']}"
                 async with http.stream("GET", stream_url) as response:
                     statuses.append(("/api/v1/wallboard/stream", response.status_code))
@@ -234,7 +253,16 @@ poll_interval_s = 1.0
             await asyncio.wait_for(task, 60)
             await sim.close()
         logged = capture.text
+    # The offline commands on the same configuration: an audit export and a chain check.
+    day = datetime.now(UTC).date().isoformat()
+    export = slamon(
+        "export", "--from", day, "--to", day, "--out", str(tmp_path / "export"), "--config", str(config)
+    )
+    verify = slamon("audit", "verify", "--config", str(config))
+    assert (tmp_path / "export" / "manifest.json").exists() and "intact" in verify.stdout
     out, err = capfd.readouterr()
+    out += export.stdout + verify.stdout
+    err += export.stderr + verify.stderr
 
     assert statuses == [
         ("/api/v1/calls", 200),
@@ -251,6 +279,8 @@ poll_interval_s = 1.0
         ("/metrics", 200),
         ("/api/v1/wallboard/stream", 200),
     ]
+    assert [c["outcome"] for c in calls if c["direction"] == "inbound"] == ["answered"]
+    assert len(inquiries) == 2  # one message synced before the restart, one after
     everything = "\n".join((logged, out, err))
     leaked = {what: value for what, value in secret_values.items() if value in everything}
     assert leaked == {}, f"secrets in the logs: {sorted(leaked)}"
