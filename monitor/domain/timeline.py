@@ -117,6 +117,20 @@ class CallTimeline:
         if t >= hold.start:
             self.holds.append(Hold(start=hold.start, end=t, by=hold.by))
 
+    def hang_up_unlisted(self, listed: set[str], gap_start: float) -> None:
+        """The call is live after a gap, but channels we knew of before it that a resync no longer
+        lists (a phone that rang out, a transferred advisor) hung up unseen: at the gap's start at the
+        latest. Left open, they would keep the call open until the stale timer."""
+        for channel in self.channels.values():
+            gone = channel.channel_id not in listed and channel.created_at <= gap_start
+            if channel.hung_up_at is not None or not gone:
+                continue
+            channel.hung_up_at = gap_start  # an open hold ends at the gap's end at the latest (blind_until)
+            leg = self.legs.get(channel.channel_id)
+            if leg is not None and leg.ended_at is None:
+                leg.ended_at = gap_start
+                leg.status = leg.status or ("ANSWER" if leg.answered_at is not None else "CANCEL")
+
     # --- derived figures -----------------------------------------------------------------------
     def talk_s(self, end: float) -> float:
         """Seconds a person was connected (answered legs up to their hang-up), holds excluded."""

@@ -115,6 +115,7 @@ class CallTracker:
         it is closed at the gap's start and flagged approximate rather than silently dropped.
         """
         live_ids = {s.call_id for s in snapshots}
+        listed = {s.channel_id for s in snapshots}
         out: list[CallRecord] = []
         for call in list(self._calls.values()):
             if call.call_id not in live_ids:
@@ -128,6 +129,7 @@ class CallTracker:
                 call.approximate = True
                 if call.open_hold is not None and call.open_hold.blind_until is None:
                     call.open_hold.blind_until = at
+                call.hang_up_unlisted(listed, gap_start)
         for snap in sorted(snapshots, key=lambda s: s.channel_id != s.call_id):
             out.extend(self.apply(snap))
         return out

@@ -81,7 +81,9 @@ def test_stored_calls_are_remembered_and_a_straggler_makes_no_record() -> None:
     second.restore([], [c.record.call_id for c in before], heard_until=messages[-1][0])
     done = before[0].record
     # A late Newchannel/Hangup of a stored call (a retransmission after the restart).
-    second.ingest([ev.ChannelCreated(done.ended_at + 1, done.call_id, done.call_id, "carrier1", "1", "600", "")])
+    second.ingest(
+        [ev.ChannelCreated(done.ended_at + 1, done.call_id, done.call_id, "carrier1", "1", "600", "")]
+    )
     assert after == [] and not second.tracker.live_calls
     assert second.tracker.stats.late_events == 1
 
@@ -106,3 +108,44 @@ def test_unknown_format_is_refused() -> None:
         timeline_from_dict(state | {"v": 99})
     with pytest.raises(CheckpointError, match="incomplete"):
         timeline_from_dict({k: v for k, v in state.items() if k != "channels"})
+
+
+def test_restored_call_resumes_after_the_gap_with_what_the_listing_shows() -> None:
+    """Across the restart advisor 201 rang out (its channel is gone from the listing) and 202 answered
+    (listed Up, the answer itself unseen): the caller's hang-up then closes the call, answered by 202,
+    instead of the vanished 201 leg keeping it open until the stale timer."""
+    t0, gap_start, relisted = 1.8e9, 1.8e9 + 10, 1.8e9 + 20
+    out: list[CompletedCall] = []
+    first = _service(out)
+    first.ingest(
+        [
+            ev.ChannelCreated(t0, "c.1", "c.1", "carrier1", "+13135550100", "600", "from-pstn"),
+            ev.ChannelCreated(t0 + 1, "c.1", "c.2", "201", "201", "", "desk"),
+            ev.DialStarted(t0 + 1, "c.1", "c.1", "c.2", "201"),
+            ev.DialRinging(t0 + 1.2, "c.1", "c.1", "c.2"),
+            ev.ChannelCreated(t0 + 8, "c.1", "c.3", "202", "202", "", "desk"),
+            ev.DialStarted(t0 + 8, "c.1", "c.1", "c.3", "202"),
+        ]
+    )
+    state = json.loads(json.dumps(timeline_to_dict(first.tracker.live_calls["c.1"])))
+    second = _service(out)
+    second.restore([(timeline_from_dict(state), [])], [], heard_until=gap_start)
+    listing = [
+        ev.CallSnapshot(relisted, "c.1", "c.1", "carrier1", "+13135550100", "600", "from-pstn", "Up", t0),
+        ev.CallSnapshot(relisted, "c.1", "c.3", "202", "202", "", "desk", "Up", t0 + 8),
+    ]
+    second.resync(listing, relisted, gap_start)
+    assert out == []
+    second.ingest(
+        [
+            ev.ChannelHungUp(relisted + 5, "c.1", "c.3", 16, "Up"),
+            ev.ChannelHungUp(relisted + 5, "c.1", "c.1", 16, "Up"),
+        ]
+    )
+    [done] = [c.record for c in out]
+    assert (done.outcome, done.answered_by, done.answered_at) == ("answered", "202", relisted)
+    assert done.approximate and done.closed_reason == "hangup" and done.ended_at == relisted + 5
+    assert [(leg.agent, leg.answered, leg.status) for leg in done.legs] == [
+        ("201", False, "CANCEL"),
+        ("202", True, "ANSWER"),
+    ]
