@@ -184,6 +184,7 @@ poll_interval_s = 1.0
         **{f"{role} token": value for role, value in tokens.items()},
     }
     statuses: list[tuple[str, int]] = []
+    bodies: list[str] = []  # error responses must not echo a token either
 
     with Capture() as capture:
         # 1. The wrong AMI secret: refused, logged, retried - never shown.
@@ -235,7 +236,9 @@ poll_interval_s = 1.0
                     ("/metrics", {}),
                 ]
                 for path, headers in requests:
-                    statuses.append((path.split("?")[0], (await http.get(path, headers=headers)).status_code))
+                    response = await http.get(path, headers=headers)
+                    statuses.append((path.split("?")[0], response.status_code))
+                    bodies.append(response.text)
                 calls = (await http.get("/api/v1/calls", headers=audit)).json()["items"]
                 for _ in range(600):  # the store writer batches: message 2's inquiry lands shortly
                     inquiries = (await http.get("/api/v1/inquiries", headers=audit)).json()["items"]
@@ -281,7 +284,7 @@ poll_interval_s = 1.0
     ]
     assert [c["outcome"] for c in calls if c["direction"] == "inbound"] == ["answered"]
     assert len(inquiries) == 2  # one message synced before the restart, one after
-    everything = "\n".join((logged, out, err))
+    everything = "\n".join((logged, out, err, *bodies))
     leaked = {what: value for what, value in secret_values.items() if value in everything}
     assert leaked == {}, f"secrets in the logs: {sorted(leaked)}"
     # The capture saw what it had to see (a test that captured nothing would pass vacuously).
