@@ -114,8 +114,10 @@ class CallPublic(BaseModel):
     closed_reason: str = Field(
         "hangup",
         description=(
-            "hangup; stale (silent too long); gap (ended unseen while disconnected, at the gap's start); "
-            "pbx_restart (dropped by a PBX reboot, at the gap's start); shutdown"
+            "hangup; stale (silent too long); gap (ended unseen while disconnected or while slamon was "
+            "down, at the gap's start); pbx_restart (dropped by a PBX reboot, at the gap's start); "
+            "end_of_capture (slamon replay); shutdown (only in records stored before restarts "
+            "checkpointed calls in progress)"
         ),
     )
 

@@ -92,7 +92,7 @@ class CallRecord:
     sla: dict[str, SlaResult] = field(default_factory=dict)
     policy_version: str = ""
     approximate: bool = False  # start or end not observed (resync after a gap, stale close)
-    closed_reason: str = "hangup"  # hangup | stale | gap | pbx_restart | shutdown
+    closed_reason: str = "hangup"  # hangup | stale | gap | pbx_restart | end_of_capture (| shutdown: old)
 
     @property
     def time_to_answer_s(self) -> float | None:
