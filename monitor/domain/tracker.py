@@ -81,7 +81,12 @@ class CallTracker:
             else:
                 self.stats.orphan_events += 1
                 return []
-        call.touch(event.t)
+        if isinstance(event, ev.CallSnapshot):
+            # A listing is stamped with our clock: a PBX clock running a little ahead of ours must not
+            # move the arrival of a call whose own events were already heard.
+            call.touch(max(event.t, call.first_t))
+        else:
+            call.touch(event.t)
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, call, event)
@@ -395,7 +400,7 @@ class CallTracker:
 
     def _on_moh_stop(self, call: CallTimeline, e: ev.MusicStopped) -> None:
         if e.channel_id == call.caller.channel_id or e.channel_id in call.trunk_legs:
-            call.end_hold(e.t)
+            call.end_hold(e.t, seen=True)
 
     def _on_app(self, call: CallTimeline, e: ev.ApplicationEntered) -> None:
         is_caller = e.channel_id == call.caller.channel_id
@@ -417,7 +422,7 @@ class CallTracker:
         channel.hung_up_at = e.t
         hold = call.open_hold
         if hold is not None and (channel is call.caller or hold.channel_id == e.channel_id):
-            call.end_hold(e.t, seen=True)
+            call.end_hold(e.t)
         leg = call.legs.get(e.channel_id)
         if leg is not None and leg.ended_at is None:
             leg.ended_at = e.t

@@ -82,6 +82,12 @@ class CallService:
     def resync(self, snapshots: list[CallSnapshot], at: float, gap_start: float | None) -> None:
         self._emit(self.tracker.resync(snapshots, at, gap_start))
 
+    def pbx_restarted(self, gap_start: float) -> int:
+        """The PBX rebooted in the gap from ``gap_start``: close the calls it dropped; returns how many."""
+        closed = self.tracker.pbx_restarted(gap_start)
+        self._emit(closed)
+        return len(closed)
+
     def expire(self, now: float) -> None:
         self._emit(self.tracker.expire(now))
 
@@ -99,9 +105,3 @@ class CallService:
                 except Exception:  # a failing sink (e.g. console) must not lose the call for others
                     self.stats.sink_errors += 1
                     log.exception("call sink %r failed for call %s", sink, record.call_id)
-    def pbx_restarted(self, gap_start: float) -> int:
-        """The PBX rebooted in the gap from ``gap_start``: close the calls it dropped; returns how many."""
-        closed = self.tracker.pbx_restarted(gap_start)
-        self._emit(closed)
-        return len(closed)
-

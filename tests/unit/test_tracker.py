@@ -339,3 +339,14 @@ def test_hold_across_a_gap_ends_when_seen_or_at_the_gap_end_at_the_latest() -> N
     t.resync([snap], T0 + 30, gap_start=T0 + 20)
     [missed] = run(t, _hangups("h.1", 50))
     assert [(h.start, h.end) for h in missed.holds] == [(T0 + 10, T0 + 30)] and missed.approximate
+
+
+def test_a_listing_stamped_by_our_clock_never_moves_a_known_arrival() -> None:
+    """The PBX clock 0.5 s ahead of ours: a call heard from its first event and listed just after."""
+    t = tracker()
+    run(t, Call("s.1", T0 + 10.5).queue(1.6).out)
+    snap = ev.CallSnapshot(
+        T0 + 10, "s.1", "s.1", "carrier1", "+13135550100", "600", "from-pstn", "Up", T0 + 9, "Queue"
+    )
+    t.resync([snap], T0 + 10, gap_start=T0 + 5)
+    assert t.live_calls["s.1"].first_t == T0 + 10.5
