@@ -39,6 +39,9 @@ CALLS = 90
 # Margin around the gap's ends: an event a few ms before the heartbeat may not have been read yet, and
 # a call ends at its last channel's hang-up, a few ms after the caller's (the ground truth's end).
 EDGE = 0.3
+# How far behind the PBX a daemon on a loaded machine may be reading when it is stopped: events sent
+# in that time are lost with the connection, like any event inside a gap.
+LAG = 2.0
 
 # A busy desk at four calls a second, with short calls so the whole run fits in well under a minute
 # (about 40 calls in progress at any time).
@@ -226,12 +229,12 @@ async def run_restart(tmp_path: Path, sig: signal.Signals, seed: int) -> None:
         assert first.heartbeat is not None
         heartbeat = first.heartbeat["monitored_until"]
         assert first.heartbeat["clean_stop"] is (sig == signal.SIGTERM)
-        assert stopped_at - 2.5 < heartbeat <= stopped_at + 1.0
+        assert stopped_at - 5.0 < heartbeat <= stopped_at + 1.0
         assert first.gaps == []
 
         expected = {exp.call_id: exp for exp in traffic.expected}
         ended_before = {
-            i for i, e in expected.items() if e.ended_at is not None and e.ended_at < heartbeat - EDGE
+            i for i, e in expected.items() if e.ended_at is not None and e.ended_at < heartbeat - LAG
         }
         live_at_stop = {
             i
@@ -247,7 +250,7 @@ async def run_restart(tmp_path: Path, sig: signal.Signals, seed: int) -> None:
             # every call seen is either stored or checkpointed.
             assert ended_before <= set(first.calls)
             assert not first.checkpointed & set(first.calls)
-            seen = {i for i, e in expected.items() if e.arrived_at < heartbeat - EDGE}
+            seen = {i for i, e in expected.items() if e.arrived_at < heartbeat - LAG}
             assert seen <= set(first.calls) | first.checkpointed
         else:
             # Killed: a call finished since the last checkpoint may be stored and still checkpointed
@@ -273,7 +276,7 @@ async def run_restart(tmp_path: Path, sig: signal.Signals, seed: int) -> None:
             inside = {
                 i for i, e in expected.items() if gap.start <= e.arrived_at and (e.ended_at or 0) <= gap.end
             }
-            return len(now.calls) + len(inside) >= CALLS and not now.checkpointed
+            return set(now.calls) >= set(expected) - inside and not now.checkpointed
 
         async with asyncio.timeout(60):
             while not await settled():
@@ -296,9 +299,13 @@ async def run_restart(tmp_path: Path, sig: signal.Signals, seed: int) -> None:
         i for i, e in expected.items() if e.arrived_at >= g0 and e.ended_at is not None and e.ended_at <= g1
     }
     # Every generated call is stored once, or began and ended inside the recorded gap (where AMI, which
-    # keeps no history, showed nothing of it): nothing is lost without a gap saying so.
-    assert set(final.calls) == set(expected) - inside, slamon.log_text()
-    assert len(final.calls) + len(inside) == CALLS
+    # keeps no history, showed nothing of it): nothing is lost without a gap saying so. (A killed
+    # daemon may still have stored a call of the gap's first second: it watched until the kill.)
+    assert set(final.calls) <= set(expected)
+    missing = set(expected) - set(final.calls)
+    assert missing <= inside, slamon.log_text()
+    if sig == signal.SIGTERM:
+        assert missing == inside
     # The second daemon counted (metrics) exactly the inbound calls it stored: none a second time.
     second = [c for i, c in final.calls.items() if i not in first.calls and c["direction"] == "inbound"]
     assert counted == len(second)
@@ -311,9 +318,11 @@ async def run_restart(tmp_path: Path, sig: signal.Signals, seed: int) -> None:
             assert call == first.calls[call_id], "a stored call is never rewritten"
             kind = "before"
         elif exp.ended_at < g0 - EDGE:
-            # Closed by the killed daemon but not yet written: resumed from the checkpoint, closed at
-            # the gap (its end is what the daemon could vouch for).
-            assert sig == signal.SIGKILL and call_id in first.checkpointed
+            # Ended before the stop, but not stored by the first daemon: killed before its batch writer
+            # wrote the call, or (stopped) still reading behind the PBX. The checkpoint had it live:
+            # resumed, then closed at the gap's start, the latest the daemon could vouch for.
+            assert call_id in first.checkpointed
+            assert sig == signal.SIGKILL or exp.ended_at > g0 - LAG
             assert call["closed_reason"] == "gap" and call["approximate"] is True, (call, exp)
             assert call["ended_at"] == pytest.approx(g0, abs=0.001)
             kind = "unwritten_at_kill"
@@ -350,7 +359,7 @@ async def run_restart(tmp_path: Path, sig: signal.Signals, seed: int) -> None:
         kinds[kind] = kinds.get(kind, 0) + 1
     assert kinds.get("resumed", 0) >= 5, kinds
     assert kinds.get("before", 0) >= 5 and kinds.get("after", 0) >= 5, kinds
-    print(f"\n{sig.name}: gap {g1 - g0:.2f} s, calls by how seen: {kinds}, inside the gap: {len(inside)}")
+    print(f"\n{sig.name}: gap {g1 - g0:.2f} s, calls by how seen: {kinds}, never seen: {len(missing)}")
 
 
 async def test_sigterm_under_traffic_checkpoints_live_calls_and_resumes_them(tmp_path: Path) -> None:
