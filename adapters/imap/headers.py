@@ -23,6 +23,9 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?]*)\?=")
 MAX_HEADER_CHARS = 64 * 1024  # longer values are cut: no legitimate header needs more
 _GAP = re.compile(r"[ \t\r\n]*")
 _Q_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
+# Starts only where a run of local-part characters starts: otherwise a long run without "@" is rescanned
+# from every position (quadratic: a 64 KiB From of garbage took seconds).
+_LOOSE_ADDRESS = re.compile(r"(?<![\w.+=!#$%&'*/?^`{|}~-])[\w.+=!#$%&'*/?^`{|}~-]+@[\w.-]+\w")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _COMMENT = re.compile(r"\([^()]*\)")
 # parsedate_tz reports a missing zone as +0000, so whether one was written is checked here.
@@ -132,7 +135,7 @@ def parse_addresses(raw_values: list[str]) -> list[tuple[str, str]]:
         return out
     # getaddresses gives up on some garbage; still find anything shaped like an address
     for value in raw_values:
-        for found in re.findall(r"[\w.+=!#$%&'*/?^`{|}~-]+@[\w.-]+\w", value):
+        for found in _LOOSE_ADDRESS.findall(value):
             out.append(("", found.lower()))
     return out
 

@@ -8,6 +8,7 @@ the adapter can count defects instead of losing messages.
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -224,26 +225,39 @@ def _parse(raw: bytes) -> tuple[Message, list[MimeDefect]]:
             msg = email.message_from_bytes(raw, policy=policy)
             msg.get_content_type()  # forces the header parsing that could fail
             return msg, defects
+        except RecursionError:
+            # email's parser recurses once per nesting level: ~500 nested multiparts exhaust the stack
+            # under either policy. The headers (sender, subject, ids) still classify the message.
+            defects.append(MimeDefect("too-deep", "nesting exhausted the parser's stack; headers only"))
+            break
         except Exception as exc:
-            defects.append(MimeDefect("parser-failed", f"{policy!r}: {exc!r}"[:200]))
+            defects.append(MimeDefect("parser-failed", f"{policy!r}: {type(exc).__name__}"))
+    try:
+        return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw), defects
+    except Exception as exc:  # pragma: no cover - the header parser takes any bytes
+        defects.append(MimeDefect("parser-failed", f"headers only: {type(exc).__name__}"))
     return Message(), defects
 
 
-def _limit(raw: bytes) -> tuple[bytes, MimeDefect | None]:
-    if len(raw) <= MAX_PARSE_BYTES:
+def _limit(raw: bytes, size: int) -> tuple[bytes, MimeDefect | None]:
+    if size <= MAX_PARSE_BYTES:
         return raw, None
     return raw[:MAX_PARSE_BYTES], MimeDefect(
-        "message-truncated", f"{len(raw)} bytes; parsed the first {MAX_PARSE_BYTES}"
+        "message-truncated", f"{size} bytes; parsed the first {MAX_PARSE_BYTES}"
     )
 
 
-def parse_message(raw: bytes) -> ParsedMail:
-    """Parse one message. Never raises; damage is reported in ``defects``."""
+def parse_message(raw: bytes, *, size: int | None = None) -> ParsedMail:
+    """Parse one message. Never raises; damage is reported in ``defects``.
+
+    ``size``: the whole message's size when ``raw`` is only its head (callers holding a large message
+    in pieces pass the first ``MAX_PARSE_BYTES + 1`` bytes rather than joining all of it: only the
+    head is parsed anyway)."""
     try:
-        return _parse_message(raw)
+        return _parse_message(raw, len(raw) if size is None else max(size, len(raw)))
     except Exception as exc:  # pragma: no cover - a bug here must not lose the message
         return ParsedMail(
-            raw_size=len(raw) if isinstance(raw, bytes | bytearray) else 0,
+            raw_size=size or (len(raw) if isinstance(raw, bytes | bytearray) else 0),
             headers=(),
             raw_headers=(),
             content_type="text/plain",
@@ -258,8 +272,8 @@ def parse_message(raw: bytes) -> ParsedMail:
         )
 
 
-def _parse_message(raw: bytes) -> ParsedMail:
-    data, truncated = _limit(bytes(raw))
+def _parse_message(raw: bytes, size: int) -> ParsedMail:
+    data, truncated = _limit(bytes(raw), size)
     msg, defects = _parse(data)
     if truncated:
         defects.append(truncated)
@@ -284,7 +298,7 @@ def _parse_message(raw: bytes) -> ParsedMail:
     text = "\n".join(collector.plain).strip() or "\n".join(collector.html).strip()
     report_type = _safe(lambda: msg.get_param("report-type"), None)
     return ParsedMail(
-        raw_size=len(raw),
+        raw_size=size,
         headers=tuple(headers),
         raw_headers=tuple(raw_headers),
         content_type=collector.parts[0].content_type if collector.parts else "text/plain",

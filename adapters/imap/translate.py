@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from adapters.imap.classify import MailAnalysis, analyse
-from adapters.imap.mime import MimeDefect, ParsedMail, parse_message
+from adapters.imap.mime import MAX_PARSE_BYTES, MimeDefect, ParsedMail, parse_message
 from adapters.imap.senders import NOREPLY_LOCALS, domain_of, in_domains, local_part
 from adapters.imap.threading import message_key, msg_ids, subject_hash, thread_index_root
 from monitor.domain.mail import MailSeen
@@ -34,7 +34,9 @@ EVIDENCE_HEADERS = (
     "x-loop", "x-apple-action", "list-id", "list-unsubscribe", "list-post", "x-mailer",
 )  # fmt: skip
 _ADDRESS_HEADERS = frozenset({"from", "sender", "reply-to", "to", "return-path"})
-_ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
+# The lookbehind starts a match only where a run of address characters starts: without it a 64 KiB
+# header of such characters and no "@" was rescanned from every position (quadratic: 12 s a message).
+_ADDRESS = re.compile(r"(?<![\w.+'=-])[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
 MAX_EVIDENCE_VALUE = 200
 _NOT_CODE = re.compile(r"[^A-Za-z0-9-]")
 _FORWARD = re.compile(r"^\s*(?:fwd?|wg|enc|rv|tr|i|pd|doorst|vs|vb|转发|轉寄|転送)\s*[:：]", re.IGNORECASE)
@@ -227,8 +229,13 @@ def translate_fetched(
     fetched: FetchedMessage, mailbox: MailboxIdentity, key: bytes
 ) -> tuple[MailSeen, tuple[MimeDefect, ...]]:
     """A ``FetchedMessage`` from the IMAP source (header + possibly capped body)."""
-    return translate_with_defects(
-        fetched.header + (fetched.body or b""),
+    body = fetched.body or b""
+    size = len(fetched.header) + len(body)
+    # Only the head is parsed: joining a 50 MB body to its header would copy it all for nothing.
+    head = fetched.header + body[: max(0, MAX_PARSE_BYTES + 1 - len(fetched.header))]
+    mail = parse_message(head, size=size)
+    seen = translate_parsed(
+        mail,
         received_at=fetched.internaldate,
         folder=fetched.folder,
         uid=fetched.uid,
@@ -236,3 +243,4 @@ def translate_fetched(
         mailbox=mailbox,
         key=key,
     )
+    return seen, mail.defects
