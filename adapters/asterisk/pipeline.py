@@ -75,8 +75,8 @@ class AmiCallPipeline:
                 self._reject("no-event-name", f"{len(headers)} headers, none is Event or Response")
             else:
                 stats.unknown_events += 1
-                # The name is logged only when it looks like one: garbage could carry a number.
-                self._unknown.add("unknown-event", name if name.isalpha() and len(name) <= 40 else "")
+                # Not even the name is logged: in a corrupted stream it can be a caller's name or number.
+                self._unknown.add("unknown-event")
             return
         stamp = headers.get("Timestamp")
         if stamp is not None and finite_float(stamp) is None:
