@@ -129,7 +129,7 @@ class MailRuntime:
             source = ImapSource.from_settings(
                 mailbox,
                 store=positions,
-                on_messages=pipeline.on_messages,
+                on_messages=pipeline.on_messages_async,  # MIME parsing off the event loop
                 want_body=pipeline.want_body,
                 on_gap=self._gap_for(mailbox),
                 poll_interval=mailbox.poll_interval_s,

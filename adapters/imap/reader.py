@@ -19,9 +19,10 @@ chunk but never skips it (at-least-once).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from adapters.imap.errors import ImapError
@@ -43,7 +44,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 HEADER_ITEMS = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER])"
-OnMessages = Callable[[list[FetchedMessage]], None]
+# May be a coroutine function: awaited before the position moves (the consumer can work off the loop).
+OnMessages = Callable[[list[FetchedMessage]], Awaitable[None] | None]
 # folder, previous UIDVALIDITY, new UIDVALIDITY, when the change was seen, when the re-read ended
 OnRescan = Callable[[str, int, int, float, float], None]
 WantBody = Callable[[FetchedMessage], bool]
@@ -111,7 +113,9 @@ class FolderReader:
             batch = await self._fetch(session, folder, uidvalidity, chunk)
             if batch:
                 try:
-                    self._on_messages(batch)
+                    result = self._on_messages(batch)
+                    if inspect.isawaitable(result):
+                        await result
                 except Exception as exc:
                     raise ImapConsumerError(
                         f"on_messages rejected {len(batch)} message(s) from folder {folder!r} "

@@ -202,7 +202,7 @@ async def test_server_killed_mid_sync_and_restarted(tmp_path: Path, monkeypatch:
     # 40 messages per FETCH: the first folder read takes eight round trips, so a kill after the
     # second batch lands in the middle of it (the production default, 500, reads 320 in one).
     monkeypatch.setattr(MailRuntime, "build_sources", lambda self, **kw: build(self, chunk_size=40, **kw))
-    deliver = ImapMailPipeline.on_messages
+    deliver = ImapMailPipeline.on_messages_async
     with throwaway_dovecot(1) as server:
         inbox, sent = conversation_files(n, range(n))
         write_maildir(server.maildir("user1"), inbox)
@@ -212,14 +212,14 @@ async def test_server_killed_mid_sync_and_restarted(tmp_path: Path, monkeypatch:
         config = settings(tmp_path, server, monkeypatch)
         daemon = Daemon(config, clock=Shifted())
 
-        def kill_after_second_batch(self: ImapMailPipeline, batch: list[Any]) -> None:
-            deliver(self, batch)
+        async def kill_after_second_batch(self: ImapMailPipeline, batch: list[Any]) -> None:
+            await deliver(self, batch)
             batches.append(len(batch))
             if not killed and len(batches) >= 2 and source(daemon).up:
                 killed.append(time.time())
                 crash(server)  # both sessions reset while the daemon is still reading
 
-        monkeypatch.setattr(ImapMailPipeline, "on_messages", kill_after_second_batch)
+        monkeypatch.setattr(ImapMailPipeline, "on_messages_async", kill_after_second_batch)
         async with running(config, daemon):
             await until(lambda: killed, "server killed mid-sync")
             mid = stored(tmp_path)
@@ -236,7 +236,7 @@ async def test_server_killed_mid_sync_and_restarted(tmp_path: Path, monkeypatch:
     assert len(s.gaps) == 1
     gap = s.gaps[0]
     assert (gap.source, gap.site) == ("imap", "detroit") and gap.reason.startswith("service: ")
-    assert killed[0] - 1.0 <= gap.start <= killed[0] + 5.0  # down when the kill was noticed
+    assert killed[0] - 1.0 <= gap.start <= killed[0] + 15.0  # down when the kill was noticed
     assert gap.end >= restarted  # ...until every folder was back after the restart
     assert sum(batches) >= 2 * n  # anything repeated after the reconnect was delivered again, stored once
 
@@ -418,3 +418,42 @@ async def test_broken_messages_are_stored_once_with_their_problems_and_never_sta
     assert sorted(i["status"] for i in s.inquiries) == ["met"] + ["open"] * len(broken)
     assert len(s.evaluations) == 1 and s.evaluations[0]["result"] == "met"
     assert [g.reason for g in s.gaps] == [rescan_reason("INBOX", inbox_before, inbox_before + 7)]
+
+
+# --- the event loop stays free while a big batch is parsed -----------------------------------------
+
+
+async def test_big_batch_is_parsed_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 500  # one FETCH batch at the default chunk size: about 1.6 s of MIME parsing
+    ticks = 0
+    during: list[tuple[int, int]] = []  # (messages, event-loop ticks while they were being parsed)
+    translate = ImapMailPipeline._translate
+
+    def watched(self: ImapMailPipeline, batch: list[Any]) -> Any:
+        before = ticks
+        out = translate(self, batch)
+        during.append((len(batch), ticks - before))
+        return out
+
+    monkeypatch.setattr(ImapMailPipeline, "_translate", watched)
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    with throwaway_dovecot(1) as server:
+        inbox, _ = conversation_files(n, range(n))
+        write_maildir(server.maildir("user1"), inbox)
+        tick = asyncio.create_task(ticker())  # before the daemon: it reads the folder as it starts
+        try:
+            async with running(settings(tmp_path, server, monkeypatch)):
+                s = await stored_when(tmp_path, lambda s: s.rows == n, "the batch stored")
+        finally:
+            tick.cancel()
+    assert set(s.messages) == {f"q{i}@example.com" for i in range(n)}
+    inbox_batches = [ticks for size, ticks in during if size == n]
+    assert len(inbox_batches) == 1 and inbox_batches[0] > 0  # on the loop, not a single tick could run
