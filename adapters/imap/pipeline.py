@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from adapters.imap.fetched import FetchedMessage
 from adapters.imap.mime import MimeDefect
 from adapters.imap.translate import MailboxIdentity, translate_fetched
+from adapters.rejects import Rejections
 from monitor.domain.mail import MailSeen
 from monitor.service.inquiries import InquiryService
 
@@ -38,6 +39,9 @@ class ImapMailPipeline:
         self.identity = identity
         self._key = hmac_key
         self.stats = MailPipelineStats()
+        #: Repairs by defect code (``charset-mislabelled``, ``message-truncated``...), logged rate-limited
+        #: with the code and the UID only: the details quote header values, folder names can name people.
+        self.repairs = Rejections(log, f"mail repaired on reading (mailbox {identity.mailbox!r})")
 
     def want_body(self, fetched: FetchedMessage) -> bool:
         """Bodies (capped by the source) only for mail found outside Sent: leads and requested
@@ -64,7 +68,16 @@ class ImapMailPipeline:
         for fetched, (msg, defects) in zip(batch, translated, strict=True):
             self.stats.messages += 1
             self.stats.defects += len(defects)
+            for code, count in _count_codes(defects).items():
+                self.repairs.add(code, f"UID {fetched.uid}", count)  # folder names can name people
             seen.append(msg)
             if self.stats.last_message_at is None or fetched.internaldate > self.stats.last_message_at:
                 self.stats.last_message_at = fetched.internaldate
         self.stats.new += len(self.service.ingest(seen))
+
+
+def _count_codes(defects: tuple[MimeDefect, ...]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for defect in defects:
+        counts[defect.code] = counts.get(defect.code, 0) + 1
+    return counts
