@@ -51,6 +51,7 @@ class AmiSource:
         self._restarted: tuple[float, str] | None = None
         self._booted: tuple[str, str] | None = None  # CoreStartupDate/Time of the PBX last connected to
         self.pbx_restarts = 0
+        self._live_at_loss: list[str] = []  # calls in progress when the connection was lost
         self._closing = False
         self.resyncs = 0
         self.client = AmiClient(
@@ -108,6 +109,7 @@ class AmiSource:
     def _state(self, up: bool) -> None:
         if not up and self._down_since is None and not self._closing:
             self._down_since = self._clock()
+            self._live_at_loss = list(self.pipeline.service.tracker.live_calls)
             log.warning("AMI source for site %s is down", self.site)
 
     def _gap(self, start: float, end: float, reason: str) -> None:
@@ -125,7 +127,7 @@ class AmiSource:
         self._down_since = None
         if await self._pbx_restarted(client) and gap_start is not None:
             self.pbx_restarts += 1
-            dropped = self.pipeline.service.pbx_restarted(gap_start)
+            dropped = self.pipeline.service.pbx_restarted(gap_start, self._live_at_loss)
             log.warning(
                 "AMI site %s: the PBX restarted while we were disconnected; %d call(s) it dropped closed",
                 self.site,

@@ -139,13 +139,15 @@ class CallTracker:
             out.extend(self.apply(snap))
         return out
 
-    def pbx_restarted(self, gap_start: float) -> list[CallRecord]:
-        """The PBX rebooted during the gap that began at ``gap_start``: it dropped every call we were
-        tracking then (closed at the gap's start, approximate), and it numbers channels afresh, so ids
-        of calls closed before the reboot say nothing about the ids to come: forget them."""
+    def pbx_restarted(self, gap_start: float, dropped: Iterable[str]) -> list[CallRecord]:
+        """The PBX rebooted during the gap that began at ``gap_start``: it dropped the calls live when
+        we lost it (``dropped``; closed at the gap's start, approximate), and it numbers channels
+        afresh, so ids of calls closed before the reboot say nothing about the ids to come: forget
+        them. By id, not by time: calls of the new boot may already be live, and the two clocks differ."""
         out = []
-        for call in list(self._calls.values()):
-            if call.last_t <= gap_start:  # not heard from since: the new PBX never knew it
+        for call_id in dropped:
+            call = self._calls.get(call_id)
+            if call is not None:
                 call.approximate = True
                 out.append(self._close(call, gap_start, "pbx_restart"))
         self._closed.clear()

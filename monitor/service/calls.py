@@ -82,9 +82,9 @@ class CallService:
     def resync(self, snapshots: list[CallSnapshot], at: float, gap_start: float | None) -> None:
         self._emit(self.tracker.resync(snapshots, at, gap_start))
 
-    def pbx_restarted(self, gap_start: float) -> int:
+    def pbx_restarted(self, gap_start: float, dropped: Iterable[str]) -> int:
         """The PBX rebooted in the gap from ``gap_start``: close the calls it dropped; returns how many."""
-        closed = self.tracker.pbx_restarted(gap_start)
+        closed = self.tracker.pbx_restarted(gap_start, dropped)
         self._emit(closed)
         return len(closed)
 
