@@ -220,6 +220,17 @@ async def test_server_killed_mid_sync_and_restarted(tmp_path: Path, monkeypatch:
                 crash(server)  # both sessions reset while the daemon is still reading
 
         monkeypatch.setattr(ImapMailPipeline, "on_messages_async", kill_after_second_batch)
+        opened = ImapSource._open
+        failed: list[float] = []  # when a connection attempt failed
+
+        async def open_counted(self: ImapSource) -> Any:
+            try:
+                return await opened(self)
+            except Exception:
+                failed.append(time.time())
+                raise
+
+        monkeypatch.setattr(ImapSource, "_open", open_counted)
         async with running(config, daemon):
             await until(lambda: killed, "server killed mid-sync")
             mid = stored(tmp_path)
@@ -239,6 +250,9 @@ async def test_server_killed_mid_sync_and_restarted(tmp_path: Path, monkeypatch:
     assert killed[0] - 1.0 <= gap.start <= killed[0] + 15.0  # down when the kill was noticed
     assert gap.end >= restarted  # ...until every folder was back after the restart
     assert sum(batches) >= 2 * n  # anything repeated after the reconnect was delivered again, stored once
+    # Both folders kept trying while the server was away, backing off: a tight loop would have made
+    # thousands of attempts in those seconds.
+    assert 2 <= len([t for t in failed if killed[0] <= t <= restarted]) <= 24
 
 
 # --- b. UIDVALIDITY reset ---------------------------------------------------------------------------
