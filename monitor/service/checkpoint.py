@@ -85,6 +85,7 @@ class Checkpointer:
         self._written: dict[str, dict[str, _Fingerprint | None]] = {s.site: {} for s in self._sites}
         self._evidence_written: dict[str, dict[str, int]] = {s.site: {} for s in self._sites}
         self._monitored_until: dict[str, float | None] = {s.site: None for s in self._sites}
+        self._gap_from: dict[str, float | None] = {s.site: None for s in self._sites}
         self._lock = asyncio.Lock()
         self.stats = CheckpointStats()
 
@@ -103,7 +104,7 @@ class Checkpointer:
                 except CheckpointError as exc:
                     log.error("site %s: checkpointed call %s not restored: %s", s.site, call_id, exc)
             s.service.restore(calls, cp.stored_ids, cp.monitored_until)
-            self._monitored_until[s.site] = cp.monitored_until
+            self._monitored_until[s.site] = self._gap_from[s.site] = cp.monitored_until
             resumed = sum(1 for call, _ in calls if call.call_id in s.service.tracker.live_calls)
             self.stats.restored += resumed
             reason = GAP_AFTER_CLEAN_STOP if cp.clean_stop else GAP_AFTER_CRASH
@@ -153,7 +154,7 @@ class Checkpointer:
                 self._note_watched(now)
             writes, prints = self._collect(now, clean_stop)
             try:
-                removed = await asyncio.to_thread(save_checkpoint, self._engine, writes)
+                saved = await asyncio.to_thread(save_checkpoint, self._engine, writes)
             except Exception as exc:  # the database may be down: the next round writes it all again
                 self.stats.failures += 1
                 log.error("live call checkpoint failed (retrying): %s: %s", type(exc).__name__, exc)
@@ -164,9 +165,11 @@ class Checkpointer:
                     written[call_id] = prints[w.site][call_id]
                 for call_id, seq, _ in w.evidence:
                     ev_written[call_id] = max(ev_written.get(call_id, 0), seq + 1)
-                for call_id in removed.get(w.site, set()):
+                for call_id in saved[w.site].removed:
                     written.pop(call_id, None)
                     ev_written.pop(call_id, None)
+                if saved[w.site].gap_recorded:
+                    self._gap_from[w.site] = None
                 self.stats.calls_written += len(w.calls)
             self.stats.writes += 1
             return True
@@ -180,6 +183,7 @@ class Checkpointer:
             live = s.service.tracker.live_calls
             written, ev_written = self._written[s.site], self._evidence_written[s.site]
             w = SiteCheckpointWrite(s.site, now, self._monitored_until[s.site], clean_stop)
+            w.gap_from = self._gap_from[s.site]
             site_prints: dict[str, _Fingerprint] = {}
             for call_id, call in live.items():
                 fp = _fingerprint(call)

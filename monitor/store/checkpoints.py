@@ -35,6 +35,15 @@ class SiteCheckpointWrite:
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # call_id -> timeline dict
     evidence: list[tuple[str, int, Evidence]] = field(default_factory=list)  # call_id, seq, message
     gone: set[str] = field(default_factory=set)  # checkpointed calls that are no longer live
+    # The restart gap that begins at the stored heartbeat, until it is in ``monitoring_gap``: the
+    # heartbeat must not move past a gap that a kill now would lose (it is in the writer's buffer).
+    gap_from: float | None = None
+
+
+@dataclass(slots=True)
+class SiteCheckpointSaved:
+    removed: set[str] = field(default_factory=set)  # ``gone`` calls taken off (they are stored)
+    gap_recorded: bool = False  # ``gap_from`` is stored: the heartbeat moved on
 
 
 @dataclass(slots=True)
@@ -48,11 +57,13 @@ class SiteCheckpoint:
     stored_ids: list[str]  # calls of the site stored recently (or checkpointed and stored), oldest first
 
 
-def save_checkpoint(engine: Engine, writes: Sequence[SiteCheckpointWrite]) -> dict[str, set[str]]:
+def save_checkpoint(engine: Engine, writes: Sequence[SiteCheckpointWrite]) -> dict[str, SiteCheckpointSaved]:
     """Write ``writes`` in one transaction; returns, per site, the ``gone`` calls removed (those
-    already stored). The others stay until a later write finds them stored."""
+    already stored; the others stay until a later write finds them stored) and whether the restart
+    gap is stored."""
     live, evidence, beat = table("live_call"), table("live_call_evidence"), table("daemon_heartbeat")
-    removed: dict[str, set[str]] = {}
+    gaps = table("monitoring_gap")
+    saved: dict[str, SiteCheckpointSaved] = {}
     with Session(engine) as session, session.begin():
         for w in writes:
             ids = sorted(w.calls)
@@ -80,10 +91,18 @@ def save_checkpoint(engine: Engine, writes: Sequence[SiteCheckpointWrite]) -> di
             for chunk in _chunks(sorted(done)):
                 for tbl in (live, evidence):
                     session.execute(delete(tbl).where(tbl.c.site == w.site, tbl.c.call_id.in_(chunk)))
-            removed[w.site] = done
-            if w.monitored_until is not None:
+            result = saved[w.site] = SiteCheckpointSaved(done)
+            until = w.monitored_until
+            if w.gap_from is not None:
+                found = select(gaps.c.id).where(
+                    gaps.c.site == w.site, gaps.c.source == "ami", gaps.c.start == w.gap_from
+                )
+                result.gap_recorded = session.execute(found).first() is not None
+                if not result.gap_recorded:
+                    until = w.gap_from
+            if until is not None:
                 values = {
-                    "monitored_until": w.monitored_until,
+                    "monitored_until": until,
                     "written_at": w.written_at,
                     "clean_stop": w.clean_stop,
                 }
@@ -91,7 +110,7 @@ def save_checkpoint(engine: Engine, writes: Sequence[SiteCheckpointWrite]) -> di
                     session.execute(beat.insert().values(site=w.site, **values))
                 else:
                     session.execute(update(beat).where(beat.c.site == w.site).values(**values))
-    return removed
+    return saved
 
 
 def load_checkpoint(

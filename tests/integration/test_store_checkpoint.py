@@ -10,9 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.domain.calls import Evidence
-from monitor.store.checkpoints import SiteCheckpointWrite, load_checkpoint, save_checkpoint
+from monitor.domain.events import MonitoringGap
+from monitor.store.checkpoints import (
+    SiteCheckpointSaved,
+    SiteCheckpointWrite,
+    load_checkpoint,
+    save_checkpoint,
+)
 from monitor.store.engine import make_engine, upgrade
-from monitor.store.repository import SqlCallRepository
+from monitor.store.repository import SqlCallRepository, SqlGapRepository
 from monitor.store.tables import table
 from tests.integration.store_cases import realistic_call
 
@@ -51,7 +57,7 @@ def test_checkpoint_round_trip_and_evidence_appended(url: str) -> None:
         a, b = "1795498999.1", "1795498999.2"
         first = SiteCheckpointWrite("detroit", T0 + 2, T0 + 1.5, calls={a: _state(a, 3), b: _state(b, 1)})
         first.evidence = [(a, 0, _ev(0, a)), (a, 1, _ev(1, a)), (b, 0, _ev(0, b))]
-        assert save_checkpoint(engine, [first]) == {"detroit": set()}
+        assert save_checkpoint(engine, [first]) == {"detroit": SiteCheckpointSaved()}
         # Next round: only a changed; two new messages for it, and one resent (a retry) is ignored.
         second = SiteCheckpointWrite("detroit", T0 + 3, T0 + 2.5, clean_stop=True, calls={a: _state(a, 5)})
         second.evidence = [(a, 1, _ev(1, a)), (a, 2, _ev(2, a)), (a, 3, _ev(3, a))]
@@ -84,7 +90,7 @@ def test_a_call_leaves_the_checkpoint_only_once_stored(url: str) -> None:
         save_checkpoint(engine, [w])
         # Closed in memory, not yet stored by the batch writer: it stays (a kill now must not lose it).
         gone = SiteCheckpointWrite("detroit", T0 + 1, T0 + 1, gone={done})
-        assert save_checkpoint(engine, [gone]) == {"detroit": set()}
+        assert save_checkpoint(engine, [gone])["detroit"].removed == set()
         cp = load_checkpoint(engine, "detroit")
         assert cp is not None and [c[0] for c in cp.calls] == [done, other]
         # A checkpointed call that was stored after all is named, so the restart does not resume it.
@@ -92,7 +98,7 @@ def test_a_call_leaves_the_checkpoint_only_once_stored(url: str) -> None:
             assert SqlCallRepository(s).add(realistic_call(done, arrived_at=T0 - 30 * 3600))
         cp = load_checkpoint(engine, "detroit")
         assert cp is not None and cp.stored_ids == [done]
-        assert save_checkpoint(engine, [gone]) == {"detroit": {done}}
+        assert save_checkpoint(engine, [gone])["detroit"].removed == {done}
         cp = load_checkpoint(engine, "detroit")
         assert cp is not None and [c[0] for c in cp.calls] == [other]
     finally:
@@ -115,5 +121,25 @@ def test_recently_stored_calls_are_named_oldest_first(url: str) -> None:
         assert cp.stored_ids == ["c1", "c3", "c2"]  # within 6 h of the heartbeat, by arrival
         newest = load_checkpoint(engine, "detroit", recent_limit=2)
         assert newest is not None and newest.stored_ids == ["c3", "c2"]
+    finally:
+        engine.dispose()
+
+
+def test_heartbeat_waits_for_the_restart_gap_to_be_stored(url: str) -> None:
+    """After a restart the heartbeat stays where the gap begins until that gap is in the store: a
+    kill while the gap is still in the writer's buffer must not leave the blind time unrecorded."""
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        beat = SiteCheckpointWrite("detroit", T0 + 10, T0 + 10, gap_from=T0)
+        assert save_checkpoint(engine, [beat])["detroit"].gap_recorded is False
+        cp = load_checkpoint(engine, "detroit")
+        assert cp is not None and (cp.monitored_until, cp.written_at) == (T0, T0 + 10)
+        with Session(engine) as s, s.begin():
+            SqlGapRepository(s).add(MonitoringGap("ami", "detroit", T0, T0 + 9, "slamon down (stopped)"))
+        beat = SiteCheckpointWrite("detroit", T0 + 11, T0 + 11, gap_from=T0)
+        assert save_checkpoint(engine, [beat])["detroit"].gap_recorded is True
+        cp = load_checkpoint(engine, "detroit")
+        assert cp is not None and cp.monitored_until == T0 + 11
     finally:
         engine.dispose()
