@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import ClassVar
@@ -393,3 +394,38 @@ async def test_stall_holds_everything_back_until_resume(sim_factory: SimFactory)
     c.send("Ping", ActionID="timed")
     assert (await c.until(lambda m: m.action_id == "timed")).get("Ping") == "Pong"
     fresh.close()
+
+
+async def test_core_status_reports_the_boot_time_and_a_restart_a_new_one(sim_factory: SimFactory) -> None:
+    """``CoreStatus`` as Asterisk 20's manager.c writes it; a new simulator on the same port (the PBX
+    rebooted) reports another startup time and a FullyBooted uptime counted from it."""
+    booted = 1_795_499_000.0
+    sim = sim_factory(capture("b_queue_ring12_answer")[:12], booted_at=booted, speed=0)
+    port = await sim.start()
+    c = await RawAmi.connect(port)
+    await c.login()
+    assert int((await c.until(lambda m: m.event == "FullyBooted")).get("Uptime")) >= int(time.time() - booted)
+    await asyncio.wait_for(sim.finished.wait(), WAIT)
+    c.send("CoreStatus", ActionID="s1")
+    status = await c.until(lambda m: m.action_id == "s1")
+    assert status.response == "Success"
+    assert list(status.headers) == [
+        "Response",
+        "ActionID",
+        "CoreStartupDate",
+        "CoreStartupTime",
+        "CoreReloadDate",
+        "CoreReloadTime",
+        "CoreCurrentCalls",
+    ]
+    assert (status.get("CoreStartupDate"), status.get("CoreStartupTime")) == ("2026-11-24", "05:43:20")
+    assert int(status.get("CoreCurrentCalls")) == len(sim.state.channels) >= 1
+    sim.drop_connections()
+    await sim.close()
+    rebooted = sim_factory([], port=port, booted_at=booted + 75)
+    assert await rebooted.start() == port
+    c = await RawAmi.connect(port)
+    await c.login()
+    c.send("CoreStatus", ActionID="s2")
+    status = await c.until(lambda m: m.action_id == "s2")
+    assert status.get("CoreStartupTime") == "05:44:35" and status.get("CoreCurrentCalls") == "0"
