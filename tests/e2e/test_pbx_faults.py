@@ -221,6 +221,7 @@ async def _hold_drop(
             await wait_until(lambda: sim.finished.is_set(), 30, "capture played")
             await wait_until(lambda: not tracker.live_calls, 20, "call closed")
             assert site.service.stats.completed == 1
+            assert site.source.pbx_restarts == 0  # same PBX, same boot: nothing closed for a restart
     finally:
         await proxy.close()
         await sim.close()
