@@ -239,7 +239,23 @@ class ImapSource:
                 self._call("on_state", self._on_state, False)
 
     async def close(self) -> None:
-        """Make ``run()`` return (connections are dropped, not logged out; nothing is pending on them)."""
+        """Make ``run()`` return (connections are dropped, not logged out; nothing is pending on them).
+
+        Out of view at that moment, the gap so far is reported now, ending at the stop: otherwise the
+        outage would never be recorded, since no reconnect is coming to close it. (Reported here, not
+        when ``run()`` unwinds, so that it reaches the store before the daemon drains its writer.)"""
+        if self._running and not self._closed.is_set() and self._down_since is not None:
+            start, reason, self._down_since = self._down_since, self._down_reason, None
+            self.gaps_reported += 1
+            log.warning(
+                "IMAP mailbox %r (site %s) still out of view when slamon stopped (%s)",
+                self.mailbox,
+                self.site,
+                reason,
+            )
+            self._call(
+                "on_gap", self._on_gap, start, max(start, self._clock()), f"{reason}; until slamon stopped"
+            )
         self._closed.set()
 
     async def _watch_close(self) -> None:

@@ -471,3 +471,38 @@ async def test_big_batch_is_parsed_off_the_event_loop(
     assert set(s.messages) == {f"q{i}@example.com" for i in range(n)}
     inbox_batches = [ticks for size, ticks in during if size == n]
     assert len(inbox_batches) == 1 and inbox_batches[0] > 0  # on the loop, not a single tick could run
+
+
+# --- the server still gone when the daemon stops ----------------------------------------------------
+
+
+async def test_server_down_at_shutdown_is_a_gap_until_the_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 5
+    with throwaway_dovecot(1) as server:
+        inbox, sent = conversation_files(n, range(3))
+        write_maildir(server.maildir("user1"), inbox)
+        write_maildir(server.maildir("user1") / ".Sent", sent)
+        config = settings(tmp_path, server, monkeypatch)
+        async with running(config) as daemon:
+            await stored_when(tmp_path, all_met(n, range(3)), "first sync")
+            killed_at = time.time()
+            crash(server)
+            await until(lambda: not source(daemon).up, "outage noticed")
+            stopping = time.time()
+        stopped = time.time()
+        gaps = stored(tmp_path).gaps
+        assert len(gaps) == 1 and gaps[0].reason.endswith("; until slamon stopped")
+        assert killed_at <= gaps[0].start and stopping <= gaps[0].end <= stopped
+        # Back later, with mail that arrived meanwhile: read once, and no further gap.
+        server.start()
+        with Mail(server, "user1") as mail:
+            for i in (3, 4):
+                mail.append("Sent", reply(i, asked_at(i, n) + REPLY_AFTER), when=asked_at(i, n) + REPLY_AFTER)
+                mail.append("INBOX", question(i, asked_at(i, n)), when=asked_at(i, n))
+        async with running(config):
+            await stored_when(tmp_path, all_met(n, range(5)), "mail read after the restart")
+    s = stored(tmp_path)
+    check_conversations(s, n, range(5))
+    assert s.gaps == gaps
