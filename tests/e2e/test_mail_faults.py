@@ -323,9 +323,14 @@ async def test_session_killed_during_idle_reconnects_and_loses_nothing(
         inbox, sent = conversation_files(n, range(3))
         write_maildir(server.maildir("user1"), inbox)
         write_maildir(server.maildir("user1") / ".Sent", sent)
+        with Mail(server, "user1") as mail:
+            flags = {f: mail.flags(f) for f in ("INBOX", "Sent")}
         async with running(settings(tmp_path, server, monkeypatch)) as daemon:
             await stored_when(tmp_path, all_met(n, range(3)), "first sync")
             await until(lambda: len(server.imap_pids()) == 2, "one session per folder")
+            with Mail(server, "user1") as mail:  # read through two sessions, nothing marked or changed
+                assert {f: mail.flags(f) for f in ("INBOX", "Sent")} == flags
+            await until(lambda: len(server.imap_pids()) == 2, "the test's own session gone")
             await asyncio.sleep(0.5)  # caught up: both sessions are IDLE now
             sessions = server.imap_pids()
             killed_at = time.time()
