@@ -27,6 +27,7 @@ from monitor.domain.calls import CompletedCall
 from monitor.domain.live import live_calls
 from monitor.domain.tracker import SiteRules
 from monitor.mailboxes import MailRuntime
+from monitor.memory import release_free_heap
 from monitor.metrics import SiteThresholds, SlamonMetrics
 from monitor.metrics.store import StoreCollector
 from monitor.service.calls import CallService, CallSink
@@ -205,6 +206,7 @@ class Daemon:
                 await asyncio.to_thread(roll_up_calls, engine, self.settings)
             except Exception:  # summaries stay complete without it (they count from the calls)
                 log.exception("call rollup pass failed; will retry")
+            await asyncio.to_thread(release_free_heap)  # see monitor/memory.py: RSS stays flat
 
     def _live_json(self, now: float) -> list[dict[str, Any]]:
         out = []
