@@ -1,33 +1,67 @@
-"""The last line of ``make bench``: one summary line built from the figures each benchmark printed.
+"""The end of ``make bench``: one line per headline figure of every benchmark, with its goal and
+whether it was met, then a one-line summary (the last line, CONTRACTS section 7).
 
 Every benchmark prints ``name=value`` lines; ``make bench`` keeps each run's output under
-``var/bench/`` and this script reads them back, so the summary shows measured values only (a
-benchmark that did not run or printed no figure is reported as missing, never filled in).
+``var/bench/`` and this script reads them back, so the lines show measured values only (a benchmark
+that did not run or printed no figure is reported as not measured, never filled in).
 """
 
 from __future__ import annotations
 
+import operator
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-FIGURES = {
+
+@dataclass(frozen=True)
+class Figure:
+    key: str  # the name the benchmark prints
+    label: str
+    fmt: str  # format of the value, with its unit
+    goal: tuple[str, float] | None  # (">=" | "<=" | "==", bound); None: measured, no goal set
+    why: str = ""  # where the goal comes from, when it is not in the benchmark itself
+
+
+OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
+
+FIGURES: dict[str, list[Figure]] = {
     "ami_ingest": [
-        ("parser_events_per_s", "parser {:,.0f} ev/s"),
-        ("pipeline_events_per_s", "pipeline {:,.0f} ev/s"),
-        ("pyst2_events_per_s", "pyst2 {:,.0f} ev/s"),
-        ("rss_growth_mb_per_million_events", "RSS +{:.1f} MB/M ev"),
+        Figure("parser_events_per_s", "AMI parser", "{:,.0f} events/s", (">=", 250_000)),
+        Figure("pipeline_events_per_s", "AMI pipeline (parse, track, store)", "{:,.0f} events/s", None),
+        Figure("pipeline_vs_pyst2", "pipeline vs pyst2 0.5.1", "{:,.0f}x", (">=", 200)),
+        Figure(
+            "rss_growth_mb_per_million_events", "AMI pipeline RSS growth", "{:.1f} MB/M events", ("<=", 1.0)
+        ),
     ],
     "imap_sync": [
-        ("imap_first_sync_messages_per_s", "IMAP sync {:,.0f} msg/s"),
-        ("imap_first_sync_pipeline_messages_per_s", "mail pipeline {:,.0f} msg/s"),
-        ("imap_idle_append_to_visible_s", "IDLE {:.2f} s"),
+        Figure("imap_first_sync_messages_per_s", "IMAP first sync (headers)", "{:,.0f} msg/s", (">=", 2000)),
+        Figure(
+            "imap_first_sync_pipeline_messages_per_s",
+            "IMAP first sync, whole mail pipeline",
+            "{:,.0f} msg/s",
+            (">=", 2000),
+        ),
+        Figure("imap_idle_append_to_visible_s", "IDLE APPEND to visible (median)", "{:.2f} s", ("<=", 2.0)),
     ],
-    "store_write": [("calls_per_s", "store {:,.0f} calls/s")],
+    "store_write": [Figure("calls_per_s", "store write (SQLite, chained)", "{:,.0f} calls/s", None)],
     "api": [
-        ("api_summary_month_day_p95_ms", "summary p95 {:.0f} ms"),
-        ("api_calls_page_p95_ms", "calls page p95 {:.0f} ms"),
-        ("api_calls_page_deep_p95_ms", "deep page p95 {:.0f} ms"),
-        ("api_export_rss_second_half_growth_mb", "export RSS +{:.1f} MB"),
+        Figure("api_summary_month_day_p95_ms", "API month summary p95", "{:.0f} ms", ("<=", 100)),
+        Figure("api_calls_page_p95_ms", "API calls page p95", "{:.1f} ms", ("<=", 50)),
+        Figure("api_calls_page_deep_p95_ms", "API calls page 900k deep p95", "{:.1f} ms", ("<=", 50)),
+        Figure("api_export_rss_second_half_growth_mb", "API CSV export RSS growth", "{:.1f} MB", ("<=", 5)),
+    ],
+    "load": [
+        Figure("events_per_s", "load: AMI events sustained (20 PBXs)", "{:,.0f} events/s", None),
+        Figure("concurrent_calls_mean", "load: calls in progress (steady)", "{:.0f}", None),
+        Figure("lag_p99_s", "load: event-to-gauge lag p99", "{:.3f} s", ("<=", 1.0)),
+        Figure("calls_lost", "load: calls lost", "{:.0f}", ("==", 0)),
+        Figure("calls_duplicated", "load: calls double-counted", "{:.0f}", ("==", 0)),
+        Figure("calls_mismatched", "load: calls with wrong figures", "{:.0f}", ("==", 0)),
+        Figure(
+            "rss_slope_mb_per_10k_calls", "load: daemon RSS slope after warm-up", "{:.1f} MB/10k", ("<=", 5.0)
+        ),
     ],
 }
 
@@ -42,24 +76,37 @@ def read(path: Path) -> dict[str, str]:
     return out
 
 
-def main(directory: str) -> None:
-    parts: list[str] = []
-    for bench, wanted in FIGURES.items():
-        figures = read(Path(directory) / f"{bench}.txt")
-        if not figures:
-            parts.append(f"{bench}: no figures")
-            continue
-        for key, fmt in wanted:
-            value = figures.get(key)
-            if value is None:
-                parts.append(f"{key} missing")
-                continue
-            try:
-                parts.append(fmt.format(float(value)))
-            except ValueError:
-                parts.append(fmt.format(value))
-    print("bench summary: " + "; ".join(parts))
+def number(value: str) -> float | None:
+    try:
+        return float(value.rstrip("x"))  # ami_ingest prints the pyst2 ratio as "74x"
+    except ValueError:
+        return None
+
+
+def main(directory: str) -> int:
+    met = missed = 0
+    missed_names: list[str] = []
+    for bench, figures in FIGURES.items():
+        measured = read(Path(directory) / f"{bench}.txt")
+        for fig in figures:
+            raw = measured.get(fig.key)
+            value = None if raw is None else number(raw)
+            shown = "not measured" if value is None else fig.fmt.format(value)
+            if fig.goal is None:
+                verdict, goal = "(no goal set)", ""
+            else:
+                op, bound = fig.goal
+                goal = f"goal {op} {fig.fmt.format(bound)}" + (f" ({fig.why})" if fig.why else "")
+                ok = value is not None and OPS[op](value, bound)
+                verdict = "met" if ok else "MISSED"
+                met, missed = met + ok, missed + (not ok)
+                if not ok:
+                    missed_names.append(f"{fig.label} {shown}")
+            print(f"{bench:<11} {fig.label:<38} {shown:>20}  {goal:<34} {verdict}".rstrip())
+    tail = f"; missed: {', '.join(missed_names)}" if missed_names else ""
+    print(f"bench summary: {met} of {met + missed} goals met{tail}")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "var/bench")
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "var/bench"))
