@@ -220,3 +220,24 @@ def test_a_flood_of_bad_input_is_counted_exactly_and_logged_a_few_times(
     assert 2 <= len(lines) <= 4, lines
     assert any("line-without-separator" in line for line in lines)
     assert any("no-event-name" in line for line in lines)
+
+
+@given(
+    name=st.sampled_from(NAMES),
+    cuts=st.lists(st.tuples(st.integers(min_value=1), st.integers(min_value=0)), min_size=1, max_size=6),
+)
+def test_messages_truncated_mid_stream_never_raise_and_are_counted(
+    name: str, cuts: list[tuple[int, int]]
+) -> None:
+    """A message cut short (a dropped segment, a PBX crash mid-write) still ends at a blank line."""
+    items = list(capture_items(name))
+    for pos, keep in cuts:
+        i = 1 + pos % (len(items) - 1)
+        t, data = items[i]
+        body = data.rstrip(b"\r\n")
+        items[i] = (t, body[: keep % (len(body) + 1)] + b"\r\n\r\n")
+    run = run_items(items)
+    assert not run.pipeline.service.tracker.live_calls
+    for record in run.figures:
+        assert record["call_id"] and record["ended_at"] >= record["arrived_at"]
+    _accounted(run)
