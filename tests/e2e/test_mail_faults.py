@@ -20,6 +20,8 @@ import pytest
 
 from adapters.imap.pipeline import ImapMailPipeline
 from adapters.imap.source import ImapSource
+from adapters.imap.transport import ImapStream
+from adapters.imap.wire import RawResponse
 from monitor.mailboxes import MailRuntime
 from monitor.runtime import Daemon
 from tests.e2e.mail_daemon import (
@@ -51,8 +53,9 @@ from tests.services import throwaway_dovecot
 async def test_server_killed_mid_sync_and_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     n = 320
     build = MailRuntime.build_sources
-    # 40 messages per FETCH: the first folder read takes eight round trips, so a kill after the
-    # second batch lands in the middle of it (the production default, 500, reads 320 in one).
+    # 40 messages per FETCH: each folder read takes eight round trips, so the kill (armed once two
+    # batches are stored) lands in the middle of the sync, and inside a FETCH: right after the first
+    # message of a response was read, before the batch is complete (the default, 500, reads 320 in one).
     monkeypatch.setattr(MailRuntime, "build_sources", lambda self, **kw: build(self, chunk_size=40, **kw))
     deliver = ImapMailPipeline.on_messages_async
     with throwaway_dovecot(1) as server:
@@ -64,14 +67,21 @@ async def test_server_killed_mid_sync_and_restarted(tmp_path: Path, monkeypatch:
         config = settings(tmp_path, server, monkeypatch)
         daemon = Daemon(config, clock=Shifted())
 
-        async def kill_after_second_batch(self: ImapMailPipeline, batch: list[Any]) -> None:
+        async def counted(self: ImapMailPipeline, batch: list[Any]) -> None:
             await deliver(self, batch)
             batches.append(len(batch))
-            if not killed and len(batches) >= 2 and source(daemon).up:
-                killed.append(time.time())
-                crash(server)  # both sessions reset while the daemon is still reading
 
-        monkeypatch.setattr(ImapMailPipeline, "on_messages_async", kill_after_second_batch)
+        read = ImapStream.read_response
+
+        async def kill_inside_a_fetch(self: ImapStream, first_timeout: float | None = None) -> RawResponse:
+            response = await read(self, first_timeout)
+            if not killed and len(batches) >= 2 and source(daemon).up and b" FETCH (" in response.first:
+                killed.append(time.time())
+                crash(server)  # both sessions reset while the daemon is reading a batch
+            return response
+
+        monkeypatch.setattr(ImapMailPipeline, "on_messages_async", counted)
+        monkeypatch.setattr(ImapStream, "read_response", kill_inside_a_fetch)
         opened = ImapSource._open
         failed: list[float] = []  # when a connection attempt failed
 
@@ -102,6 +112,7 @@ async def test_server_killed_mid_sync_and_restarted(tmp_path: Path, monkeypatch:
     assert killed[0] - 1.0 <= gap.start <= killed[0] + 15.0  # down when the kill was noticed
     assert gap.end >= restarted  # ...until every folder was back after the restart
     assert sum(batches) >= 2 * n  # anything repeated after the reconnect was delivered again, stored once
+    assert set(batches) == {40}  # the batch cut by the kill was never handed on in part: read again whole
     # Both folders kept trying while the server was away, backing off: a tight loop would have made
     # thousands of attempts in those seconds.
     assert 2 <= len([t for t in failed if killed[0] <= t <= restarted]) <= 24
