@@ -34,9 +34,12 @@ lint: $(STAMP)
 test: $(STAMP) deps-system lint
 	CI=$${CI:-} $(BIN)/pytest -q
 
-# The fuzz tests with ~30x the examples `make test` runs, randomized (a failure prints its reproduction blob).
+# The fuzz tests with 25x the examples `make test` runs, randomized (a failure prints its reproduction blob);
+# also the property tests that live beside the units they test.
+FUZZ_ALSO := tests/unit/test_framing.py tests/unit/test_mime.py tests/unit/test_mail_translate.py \
+	tests/unit/test_imap_wire.py
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/fuzz --hypothesis-show-statistics
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/fuzz $(FUZZ_ALSO) --hypothesis-show-statistics
 
 # Each benchmark's figures are kept under var/bench; summary.py reads them back into one line per
 # headline figure (goal, met/missed) and ends with a one-line summary. The services the benchmarks

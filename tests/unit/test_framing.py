@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.asterisk.framing import NOISE_EVENTS, AmiMessage, AmiParser
@@ -126,7 +126,6 @@ def test_lf_and_mixed_line_endings_give_the_same_headers() -> None:
     assert p_lf.parse_errors == p_mx.parse_errors == 0
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cuts=st.lists(st.integers(min_value=0, max_value=len(C_STREAM)), max_size=40))
 def test_any_chunking_of_a_real_stream_gives_identical_messages(cuts: list[int]) -> None:
     whole, p1 = _parse_chunks([C_STREAM])
@@ -218,7 +217,6 @@ def test_long_line_inside_a_complete_message_is_an_error() -> None:
     assert parser.parse_errors == 1
 
 
-@settings(max_examples=300, deadline=None)
 @given(chunks=st.lists(st.binary(max_size=300), max_size=20))
 def test_never_crashes_on_arbitrary_bytes(chunks: list[bytes]) -> None:
     parser = AmiParser(max_line=64, max_message=256)
@@ -229,7 +227,6 @@ def test_never_crashes_on_arbitrary_bytes(chunks: list[bytes]) -> None:
         assert len(parser._buf) <= 256 + 300
 
 
-@settings(max_examples=100, deadline=None)
 @given(
     garbage=st.binary(max_size=200).filter(lambda b: b"\n\n" not in b and b"\n\r\n" not in b),
     cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
@@ -262,7 +259,6 @@ _PIECES = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
 @given(
     parts=st.lists(_PIECES, max_size=60), cuts=st.lists(st.integers(min_value=0, max_value=800), max_size=8)
 )

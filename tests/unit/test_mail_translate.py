@@ -7,7 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.imap.fetched import FetchedMessage
@@ -251,7 +251,6 @@ def test_message_ids_and_keys() -> None:
     assert message_key(no_id) == message_key(parse_message(lf.replace(b"\n", b"\r\n")))
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=1500))
 def test_translate_never_raises(raw: bytes) -> None:
     item = translate(raw, received_at=0.0, folder="INBOX", uid=1, uidvalidity=1, mailbox=DEALER, key=KEY)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.imap.charsets import decode_bytes, guess_legacy, resolve
@@ -290,14 +290,12 @@ def garbage_messages(draw: st.DrawFn) -> bytes:
     return b"".join(n.encode() + b": " + v + newline for n, v in headers) + newline + body
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_random_bytes_never_raise(raw: bytes) -> None:
     mail = parse_message(raw)
     analyse(mail)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(garbage_messages())
 def test_garbage_headers_never_raise(raw: bytes) -> None:
     mail = parse_message(raw)
@@ -336,7 +334,6 @@ def mutated_fixtures(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_fixtures())
 def test_mutated_fixtures_never_raise(raw: bytes) -> None:
     mail = parse_message(raw)
