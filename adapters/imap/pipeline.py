@@ -3,11 +3,10 @@ and the demo mailbox, so all of them understand mail identically.
 
 ``on_messages_async`` is what the IMAP sources use: parsing and classifying a message costs 1.4-3 ms
 (0.7-1.6 s for a 500-message batch on this project's 2-core machine, idle to loaded), which on the
-event loop would
-stall the API, the AMI client and the metrics for that long on every big catch-up. The translation is
-a pure function of the fetched bytes, so it runs in a worker thread; the conversations (``ingest``),
-the stats and the repair log are still updated on the event loop, where evaluation and metrics read
-them, so they need no lock.
+event loop would stall the API, the AMI client and the metrics for that long on every big catch-up.
+The translation is a pure function of the fetched bytes, so it runs in a worker thread; the
+conversations (``ingest``), the stats and the repair log are still updated on the event loop, where
+evaluation and metrics read them, so they need no lock.
 """
 
 from __future__ import annotations
