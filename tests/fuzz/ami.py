@@ -63,15 +63,22 @@ def run_messages(messages: list[tuple[AmiMessage, float]], parser: AmiParser | N
     return _finish(parser or AmiParser(), pipeline, out)
 
 
-def run_items(items: list[Item] | tuple[Item, ...], parser: AmiParser | None = None) -> Run:
-    """Feed each item as one read, stamped with its time (as the live source does)."""
+def feed(
+    items: list[Item] | tuple[Item, ...], parser: AmiParser | None = None
+) -> tuple[AmiParser, AmiCallPipeline, list[CompletedCall]]:
+    """Feed each item as one read, stamped with its time (as the live source does); calls stay open."""
     parser = parser or AmiParser()
     out: list[CompletedCall] = []
     pipeline = _service(out)
     for t, data in items:
         for message in parser.feed(data):
             pipeline.on_message(message, t)
-    return _finish(parser, pipeline, out)
+    return parser, pipeline, out
+
+
+def run_items(items: list[Item] | tuple[Item, ...], parser: AmiParser | None = None) -> Run:
+    """``feed``, then what a shutdown does."""
+    return _finish(*feed(items, parser))
 
 
 def _finish(parser: AmiParser, pipeline: AmiCallPipeline, out: list[CompletedCall]) -> Run:

@@ -51,6 +51,13 @@ def _garbage() -> st.SearchStrategy[bytes]:
     ).filter(lambda g: all(w not in g for w in (b"Event", b"Response", b"ActionID", b"Timestamp")))
 
 
+def _oversize() -> st.SearchStrategy[bytes]:
+    """Junk past the parser's bounds (a line over 8 KiB, a message over 64 KiB), without a blank line."""
+    line = st.integers(8200, 20_000).map(lambda n: b"x" * n)
+    message = st.integers(3300, 4000).map(lambda n: b"Key: value-value\r\n" * n)
+    return st.one_of(line, message, line.map(lambda x: b"Event: Hangup\r\nUniqueid: " + x))
+
+
 def _is_blank(garbage: bytes) -> bool:
     return not garbage.decode("utf-8", "replace").strip("\r\n")
 
@@ -79,7 +86,7 @@ def _times_for(messages: list[AmiMessage], reference: list[tuple[AmiMessage, flo
 @given(
     name=st.sampled_from(NAMES),
     cuts=st.lists(st.integers(min_value=0), max_size=60),
-    garbage=st.lists(st.tuples(st.integers(min_value=1), _garbage()), max_size=6),
+    garbage=st.lists(st.tuples(st.integers(min_value=1), _garbage() | _oversize()), max_size=6),
 )
 def test_chunking_and_garbage_change_no_figure(
     baselines: dict[str, Run], name: str, cuts: list[int], garbage: list[tuple[int, bytes]]

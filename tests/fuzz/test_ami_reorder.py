@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.asterisk.framing import AmiParser
-from tests.fuzz.ami import Item, Run, capture_items, run_items, scenario_names
+from adapters.asterisk.framing import AmiMessage, AmiParser
+from tests.fuzz.ami import Item, Run, capture_items, feed, run_items, scenario_names
 
 NAMES = scenario_names()
 
@@ -134,3 +134,33 @@ def test_missing_or_odd_header_values_never_raise_and_are_counted(
         assert record["ended_at"] >= record["arrived_at"]
         for value in (record["queue_wait_s"], record["time_to_answer_s"]):
             assert value is None or (math.isfinite(value) and value >= 0)
+
+
+def _listing_item() -> st.SearchStrategy[AmiMessage]:
+    keys = st.sampled_from(
+        ["Uniqueid", "Linkedid", "Channel", "Duration", "ChannelStateDesc", "Application", "Wait", "Queue"]
+    )
+    event = st.sampled_from(["CoreShowChannel", "QueueEntry", "CoreShowChannelsComplete", ""])
+    return st.builds(
+        lambda e, hs: AmiMessage({"Event": e, **dict(hs)}),
+        event,
+        st.lists(st.tuples(keys, _odd_values() | st.sampled_from(["1.1", "1.2", "00:01:05", "Up", "Queue"]))),
+    )
+
+
+@given(items=st.lists(_listing_item(), max_size=12), queued=st.lists(_listing_item(), max_size=6))
+def test_a_resync_listing_with_odd_values_never_raises_and_gives_sane_calls(
+    items: list[AmiMessage], queued: list[AmiMessage]
+) -> None:
+    _, pipeline, out = feed(capture_items(NAMES[0])[:40])  # cut mid-call: a call is live
+    assert pipeline.service.tracker.live_calls
+    pipeline.resync(items, at=2_000_000_000.0, gap_start=1_999_999_000.0, queue_items=queued)
+    pipeline.service.close_all(2_000_000_100.0)
+    assert not pipeline.service.tracker.live_calls and out
+    for record in (c.record.to_dict() for c in out):
+        assert record["call_id"]
+        for field in ("arrived_at", "ended_at", "talk_s"):
+            assert math.isfinite(record[field]), (field, record[field])
+        assert record["ended_at"] >= record["arrived_at"]
+        wait = record["queue_wait_s"]
+        assert wait is None or (math.isfinite(wait) and wait >= 0)
