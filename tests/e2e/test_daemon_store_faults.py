@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlmodel import Session
 
 from adapters.asterisk.session import READ_SIZE
@@ -67,6 +67,25 @@ def _check_every_call_stored_once(calls: list[dict[str, Any]], expected: list[Ex
             assert got["answered_by"] == exp.answered_by, exp.call_id
         assert got["arrived_at"] == pytest.approx(exp.arrived_at, abs=0.005)
         assert got["approximate"] is False, exp.call_id  # the AMI session never broke
+
+
+class _TableLock:
+    """Another session holding PostgreSQL's call table under ACCESS EXCLUSIVE: writes to it wait."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = make_engine(url)
+        self._conn: Connection | None = None
+
+    async def take(self) -> None:
+        self._conn = self._engine.connect()
+        self._conn.begin()
+        await asyncio.to_thread(self._conn.execute, text('LOCK TABLE "call" IN ACCESS EXCLUSIVE MODE'))
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # rolls the (lock-only) transaction back
+            self._conn = None
+        self._engine.dispose()
 
 
 async def _gated(items: Iterable[tuple[float, str]], go: asyncio.Event) -> AsyncIterator[tuple[float, str]]:
@@ -148,31 +167,32 @@ async def test_slow_store_holds_the_pbx_back_with_bounded_memory_and_loses_nothi
     settings = _with_database(daemon_settings(tmp_path, await sim.start(), monkeypatch), postgres_url)
     daemon = Daemon(settings, store_high_water=HIGH_WATER)
     task = asyncio.create_task(daemon.run())
-    locker = make_engine(postgres_url)
+    locker = _TableLock(postgres_url)
     try:
         await asyncio.wait_for(daemon.started.wait(), 30)
         writer, client = daemon.writer, daemon.sites[0].source.client
         assert writer is not None
         await _until_resynced(daemon)
-        lock = locker.connect()
-        tx = lock.begin()
-        await asyncio.to_thread(lock.execute, text('LOCK TABLE "call" IN ACCESS EXCLUSIVE MODE'))
+        await locker.take()
         go.set()
         await wait_until(lambda: writer.paused, 60, "buffer reached the high-water mark")
         # The daemon stops reading; once the socket buffers are full the simulator cannot send.
         held_at = await _until_steady(lambda: sim.messages_sent, 1.5, 30)
         assert held_at < len(items) and not sim.finished.is_set(), "the PBX was not held back"
         assert client.paused and writer.paused
+        # Held back for longer than the keepalive allows a Ping to go unanswered (2 intervals): a
+        # Ping cannot be answered while the daemon reads nothing, so that must not end the session.
+        await asyncio.sleep(3 * settings.pbx[0].ping_interval_s)
+        assert client.paused and client.connected and sim.messages_sent == held_at
         assert await _metric(daemon, "slamon_ami_reads_paused") == 1.0
         assert await _metric(daemon, "slamon_store_pending_writes") >= HIGH_WATER
         assert (await _readyz(daemon))[0] == 200  # slow is not failing
-        tx.commit()
-        lock.close()
+        locker.release()
         await _until_all_stored(daemon, sim, 120)
         assert await _metric(daemon, "slamon_ami_reads_paused") == 0.0
         assert await _metric(daemon, "slamon_ami_read_pauses_total") >= 1
     finally:
-        locker.dispose()
+        locker.release()  # first: a writer blocked on the lock would never let the daemon stop
         daemon.stop.set()
         await asyncio.wait_for(task, 30)
         await sim.close()
@@ -198,6 +218,7 @@ async def _store_outage_during_traffic(
     """Traffic plays; once calls are stored the store fails until /readyz has reported it for 2 s,
     then recovers."""
     task = asyncio.create_task(daemon.run())
+    failing = False
     try:
         await asyncio.wait_for(daemon.started.wait(), 30)
         writer = daemon.writer
@@ -206,6 +227,7 @@ async def _store_outage_during_traffic(
         go.set()
         await wait_until(lambda: writer.stats.written >= 3, 30, "calls stored before the outage")
         await asyncio.to_thread(fail)
+        failing = True
         written_before = writer.stats.written
         detail = await _until_ready_is(daemon, 503, 30)
         assert detail["database"] == "failing"
@@ -213,11 +235,14 @@ async def _store_outage_during_traffic(
         assert (await _readyz(daemon))[0] == 503
         assert writer.pending > 0, "calls finished during the outage"
         await asyncio.to_thread(recover)
+        failing = False
         detail = await _until_ready_is(daemon, 200, 60)
         assert detail["database"] == "ok"
         await _until_all_stored(daemon, sim, 90)
         assert writer.stats.errors >= 1 and writer.stats.written > written_before
     finally:
+        if failing:  # the test failed mid-outage: end it, or stopping waits on the store
+            await asyncio.to_thread(recover)
         daemon.stop.set()
         await asyncio.wait_for(task, 30)
         await sim.close()
@@ -287,27 +312,24 @@ async def test_pbx_dropping_the_held_back_session_is_a_recorded_gap(
     settings = _with_database(daemon_settings(tmp_path, await sim.start(), monkeypatch), postgres_url)
     daemon = Daemon(settings, store_high_water=HIGH_WATER)
     task = asyncio.create_task(daemon.run())
-    locker = make_engine(postgres_url)
+    locker = _TableLock(postgres_url)
     try:
         await asyncio.wait_for(daemon.started.wait(), 30)
         writer, client = daemon.writer, daemon.sites[0].source.client
         assert writer is not None
         await _until_resynced(daemon)
-        lock = locker.connect()
-        tx = lock.begin()
-        await asyncio.to_thread(lock.execute, text('LOCK TABLE "call" IN ACCESS EXCLUSIVE MODE'))
+        await locker.take()
         before_pause = time.time()
         go.set()
         await wait_until(lambda: client.paused, 60, "reads held back")
         paused_seen = time.time()
         await wait_until(lambda: sim.clients == 0, 30, "the PBX dropped the client that did not read")
         dropped_seen = time.time()
-        tx.commit()
-        lock.close()
+        locker.release()
         await wait_until(lambda: client.reconnects == 1 and client.connected, 60, "reconnected")
         await _until_all_stored(daemon, sim, 120)
     finally:
-        locker.dispose()
+        locker.release()  # first: a writer blocked on the lock would never let the daemon stop
         daemon.stop.set()
         await asyncio.wait_for(task, 30)
         await sim.close()
