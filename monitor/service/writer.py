@@ -110,6 +110,7 @@ class BatchWriter:
         self._probe_engine = engine
         self._probe_interval_s = probe_interval_s
         self._last_contact = time.monotonic()
+        self._probing: asyncio.Future[None] | None = None
         self._where = safe_url(engine) if engine is not None else "the database"
         self._max_batch = max_batch
         self._batch = max_batch  # shrinks to isolate an item the database refuses
@@ -167,8 +168,12 @@ class BatchWriter:
     async def _probe(self, engine: Engine) -> None:
         self._last_contact = time.monotonic()
         try:
+            # A check stuck on an unresponsive host is not started again (each would hold a thread).
+            if self._probing is None or self._probing.done():
+                self._probing = asyncio.ensure_future(asyncio.to_thread(_select_one, engine))
+                self._probing.add_done_callback(_retrieve)
             async with asyncio.timeout(self._probe_interval_s):
-                await asyncio.to_thread(_select_one, engine)
+                await asyncio.shield(self._probing)
         except Exception as exc:
             self.stats.errors += 1
             self.stats.consecutive_errors += 1
@@ -309,6 +314,11 @@ class BatchWriter:
         )
         log.error("store refused %s %d times; set aside: %s", what, self._refusals, _describe(exc))
         self._refusals = 0
+
+
+def _retrieve(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # seen by _probe (or moot): no "exception never retrieved" warning
 
 
 def _select_one(engine: Engine) -> None:
