@@ -19,7 +19,7 @@ from adapters.imap.classify import analyse
 from adapters.imap.headers import parse_addresses
 from adapters.imap.mime import MAX_DEPTH, parse_message
 from adapters.imap.pipeline import ImapMailPipeline
-from adapters.imap.translate import translate_fetched
+from adapters.imap.translate import translate_fetched, translate_with_defects
 from monitor.domain.calendar import BusinessCalendar
 from monitor.domain.inquiries import InquiryBook, MailboxRules
 from monitor.domain.mail import MailSeen
@@ -137,3 +137,26 @@ def test_a_64k_garbage_address_header_is_scanned_in_linear_time() -> None:
     assert parse_addresses(["((" + "a." * 40_000]) == []
     assert time.perf_counter() - started < 3.0  # generous: the quadratic scan took ~5 s for 64 KiB
     assert parse_addresses(["((garbage <<ana@example.org"]) == [("", "ana@example.org")]
+
+
+@given(broken_messages())
+def test_header_and_body_fetched_apart_read_like_the_whole_message(raw: bytes) -> None:
+    """The IMAP source fetches BODY[HEADER] and BODY[TEXT] separately; joined they are the message."""
+    whole, whole_defects = translate_with_defects(
+        raw, received_at=1_764_000_000.0, folder="INBOX", uid=1, uidvalidity=7, mailbox=DEALER, key=KEY
+    )
+    apart, apart_defects = translate_fetched(fetched(raw), DEALER, KEY)
+    assert apart == whole
+    assert apart_defects == whole_defects
+
+
+@given(st.lists(broken_messages(), min_size=1, max_size=4), st.lists(st.integers(0, 3), max_size=4))
+def test_a_message_delivered_twice_is_counted_once(raws: list[bytes], again: list[int]) -> None:
+    """A batch read again after a crash (positions are saved after delivery) adds nothing."""
+    p = pipeline()
+    batch = [fetched(raw, uid=i + 1) for i, raw in enumerate(raws)]
+    p.on_messages(batch)
+    new, duplicates = p.stats.new, p.service.stats.duplicates
+    p.on_messages(batch + [batch[i % len(batch)] for i in again])
+    assert p.stats.new == new
+    assert p.service.stats.duplicates - duplicates == len(batch) + len(again)
