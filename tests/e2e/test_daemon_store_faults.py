@@ -152,7 +152,7 @@ async def _until_all_stored(daemon: Daemon, sim: AmiSimulator, timeout: float) -
 
 
 async def test_slow_store_holds_the_pbx_back_with_bounded_memory_and_loses_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """PostgreSQL's call table held under ACCESS EXCLUSIVE by another session while the simulator
     floods: the writer's buffer reaches the mark, the daemon stops reading, the simulator is held
@@ -202,6 +202,9 @@ async def test_slow_store_holds_the_pbx_back_with_bounded_memory_and_loses_nothi
     )
     assert HIGH_WATER <= writer.stats.max_pending <= HIGH_WATER + ONE_READ_OF_CALLS
     assert writer.stats.pauses >= 1 and client.stats.pauses >= 1 and not writer.paused
+    # Said in the log once per pause (why, and until when), not once per message held back.
+    assert caplog.text.count("AMI sources stop reading") == writer.stats.pauses
+    assert caplog.text.count("AMI sources read again") == writer.stats.pauses
     assert client.reconnects == 0
     calls, gaps = _stored(postgres_url)
     _check_every_call_stored_once(calls, traffic.expected)
