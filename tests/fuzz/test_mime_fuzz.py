@@ -160,3 +160,34 @@ def test_a_message_delivered_twice_is_counted_once(raws: list[bytes], again: lis
     p.on_messages(batch + [batch[i % len(batch)] for i in again])
     assert p.stats.new == new
     assert p.service.stats.duplicates - duplicates == len(batch) + len(again)
+
+
+_N = 190_000  # just under the 200,000 readable characters kept per message
+PATHOLOGICAL_BODIES = {
+    "adf-unclosed": b"<adf>" * (_N // 5),  # regression: 33 s (each <adf> rescanned to the end)
+    "customer-unclosed": b"<adf>" + b"<customer>" * (_N // 10) + b"</adf>",  # regression: 14 s
+    "letters": b"a" * _N,
+    "digits-and-spaces": b"1 " * (_N // 2),
+    "digits-and-parens": b"1(" * (_N // 2),
+    "field-lines": b"Name: x\n" * (_N // 8),
+    "colons": b":" * _N,
+    "call-me": b"please call me " * (_N // 15),
+    "address-runs": b"a.b+c@d" * (_N // 7),
+    "at-dots": (b"a@" + b"." * 50) * (_N // 52),
+    "negations": b"not " * (_N // 4),
+    "quotes": b"> " * (_N // 2),
+    "wrote-lines": b"On Mon, X wrote:\n" * (_N // 17),
+}
+
+
+@pytest.mark.parametrize("subtype", ["plain", "html"])
+@pytest.mark.parametrize("shape", sorted(PATHOLOGICAL_BODIES))
+def test_pathological_bodies_are_read_in_linear_time(shape: str, subtype: str) -> None:
+    raw = (
+        b"From: Web <noreply@leads.example>\nSubject: New lead from website\n"
+        b"Content-Type: text/" + subtype.encode() + b"\n\n" + PATHOLOGICAL_BODIES[shape]
+    )
+    started = time.perf_counter()
+    seen, _ = translate_fetched(fetched(raw), DEALER, KEY)
+    assert time.perf_counter() - started < 5.0  # generous: linear is ~0.1 s, the quadratic scan 33 s
+    _check(seen)
