@@ -120,6 +120,9 @@ def decode_header(raw: str) -> tuple[str, list[str]]:
 
 def parse_addresses(raw_values: list[str]) -> list[tuple[str, str]]:
     """(display name, lower-cased addr-spec) pairs; names decoded, entries without @ dropped."""
+    # Cut like decode_header: the address parser costs ~2 s per megabyte, and no list of recipients
+    # anyone answers needs more than 64 KiB.
+    raw_values = [v[:MAX_HEADER_CHARS] for v in raw_values]
     try:
         rescued = [_rescue_8bit(unfold(v))[0] for v in raw_values]
         pairs = getaddresses(rescued)

@@ -27,6 +27,8 @@ MAX_PART_BYTES = 1024 * 1024  # decoded bytes read from any one part
 MAX_TEXT_CHARS = 200_000  # readable text kept per message
 MAX_PARTS = 500
 MAX_DEPTH = 24
+MAX_PARAM_HEADER_CHARS = 8 * 1024  # Content-Type / Content-Disposition as the parameter parser sees them
+_PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,19 @@ class ParsedMail:
         return len(self.defects)
 
 
+class _BoundedMessage(Message):
+    """A ``Message`` whose Content-Type and Content-Disposition reach email's parameter parser cut to
+    ``MAX_PARAM_HEADER_CHARS``. That parser re-slices the rest of the value for every ``;``: 300,000 of
+    them took 4 s, and a header may be megabytes long. Real values are well under 1 KiB; the full value
+    stays in ``raw_items()`` for the header list and the evidence."""
+
+    def get(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
+        value = super().get(name, failobj)
+        if isinstance(value, str) and len(value) > MAX_PARAM_HEADER_CHARS and name.lower() in _PARAM_HEADERS:
+            return value[:MAX_PARAM_HEADER_CHARS]
+        return value
+
+
 class _Collector:
     """Walks the tree once: part list, own text, XML, report fields, defects."""
 
@@ -120,6 +135,14 @@ class _Collector:
         if depth > MAX_DEPTH:
             self.defect("too-deep", f"nesting deeper than {MAX_DEPTH}")
             return
+        for name in _PARAM_HEADERS:
+            full = Message.get(part, name)
+            if isinstance(full, str) and len(full) > MAX_PARAM_HEADER_CHARS:
+                self.defect(
+                    "param-header-truncated",
+                    f"{name}: {len(full)} characters, parameters read from the first "
+                    f"{MAX_PARAM_HEADER_CHARS}",
+                )
         ctype = _ctype(part)
         filename = _safe(lambda: part.get_filename(), None)
         disposition = _safe(lambda: part.get_content_disposition(), None)
@@ -222,7 +245,10 @@ def _parse(raw: bytes) -> tuple[Message, list[MimeDefect]]:
     # leniently), where policy.default re-parses a header object on every access (~40 % of the time).
     for policy in (email.policy.compat32, email.policy.default):
         try:
-            msg = email.message_from_bytes(raw, policy=policy)
+            if policy is email.policy.compat32:
+                msg = email.message_from_bytes(raw, _class=_BoundedMessage, policy=policy)
+            else:
+                msg = email.message_from_bytes(raw, policy=policy)
             msg.get_content_type()  # forces the header parsing that could fail
             return msg, defects
         except RecursionError:

@@ -191,3 +191,34 @@ def test_pathological_bodies_are_read_in_linear_time(shape: str, subtype: str) -
     seen, _ = translate_fetched(fetched(raw), DEALER, KEY)
     assert time.perf_counter() - started < 5.0  # generous: linear is ~0.1 s, the quadratic scan 33 s
     _check(seen)
+
+
+PATHOLOGICAL_HEADERS = {
+    # regression: email's parameter parser re-slices the value per ";" - 4 s for 300,000, hours for 8 MB
+    "Content-Type": "text/plain; charset=utf-8" + ";" * 1_000_000,
+    "Content-Disposition": "inline" + "; a=1" * 200_000,
+    # regression: ~2 s per megabyte in the address parser, now cut to 64 KiB like every decoded header
+    "Reply-To": "@" * 1_200_000,
+    "Return-Path": "<a@b" * 300_000,
+    "Subject": "=?utf-8?q?a?= " * 100_000,
+    "References": "<a@b" * 300_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL_HEADERS))
+def test_megabyte_headers_are_read_in_linear_time(name: str) -> None:
+    raw = (
+        b"From: Ana <ana@example.org>\n"
+        + name.encode()
+        + b": "
+        + PATHOLOGICAL_HEADERS[name].encode()
+        + b"\nMessage-ID: <m1@example.org>\n\nhello\n"
+    )
+    started = time.perf_counter()
+    seen, defects = translate_fetched(fetched(raw), DEALER, KEY)
+    assert time.perf_counter() - started < 5.0  # generous: linear is ~0.2 s
+    _check(seen)
+    assert seen.message_id == "m1@example.org"
+    if name.startswith("Content-"):
+        assert "param-header-truncated" in {d.code for d in defects}
+        assert parse_message(raw).text == "hello"
