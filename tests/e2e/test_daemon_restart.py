@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from adapters.asterisk.simulator import AmiSimulator
 from adapters.asterisk.synthetic import Dist, ExpectedCall, TrafficGenerator, TrafficProfile
+from monitor.domain.calls import Evidence
 from monitor.domain.events import MonitoringGap
 from monitor.service.checkpoint import GAP_AFTER_CLEAN_STOP, GAP_AFTER_CRASH
 from monitor.store.engine import make_engine
@@ -164,6 +165,20 @@ def read_store(url: str) -> Stored:
     finally:
         engine.dispose()
     return Stored({c["call_id"]: c for c in calls}, gaps, checkpointed, dict(hb) if hb is not None else None)
+
+
+def read_evidence(url: str, call_ids: list[str]) -> dict[str, list[Evidence]]:
+    engine = make_engine(url)
+    out: dict[str, list[Evidence]] = {}
+    try:
+        with Session(engine) as s:
+            for call_id in call_ids:
+                found = SqlCallRepository(s).get(SITE, call_id)
+                assert found is not None
+                out[call_id] = found[1]
+    finally:
+        engine.dispose()
+    return out
 
 
 async def store(url: str) -> Stored:
@@ -311,6 +326,7 @@ async def run_restart(tmp_path: Path, sig: signal.Signals, seed: int) -> None:
     assert counted == len(second)
 
     kinds: dict[str, int] = {}
+    resumed: list[str] = []
     for call_id, call in final.calls.items():
         exp = expected[call_id]
         assert exp.ended_at is not None
@@ -338,6 +354,7 @@ async def run_restart(tmp_path: Path, sig: signal.Signals, seed: int) -> None:
             if exp.direction != "internal" and not any(g0 <= t.at <= g1 for t in exp.transfers):
                 assert call["answered_by"] == answered_by_of(exp), (call, exp)
             kind = "resumed"
+            resumed.append(call_id)
         elif exp.arrived_at < g0 - EDGE and g0 + EDGE < exp.ended_at < g1 - EDGE:
             # Ended while slamon was down: closed at the gap's start, flagged approximate.
             assert call["closed_reason"] == "gap" and call["approximate"] is True, (call, exp)
@@ -358,6 +375,12 @@ async def run_restart(tmp_path: Path, sig: signal.Signals, seed: int) -> None:
             kind = "edge"
         kinds[kind] = kinds.get(kind, 0) + 1
     assert kinds.get("resumed", 0) >= 5, kinds
+    # The evidence of a resumed call runs from its first message, before the restart (checkpointed
+    # with it), to its hang-up after it.
+    for call_id, evidence in (await asyncio.to_thread(read_evidence, slamon.db, resumed)).items():
+        assert evidence[0].kind == "Newchannel" and evidence[-1].kind == "Hangup", call_id
+        assert evidence[0].t < g0 < g1 < evidence[-1].t, call_id
+        assert not any(g0 < e.t < g1 for e in evidence), call_id
     assert kinds.get("before", 0) >= 5 and kinds.get("after", 0) >= 5, kinds
     print(f"\n{sig.name}: gap {g1 - g0:.2f} s, calls by how seen: {kinds}, never seen: {len(missing)}")
 
