@@ -27,6 +27,11 @@ MAX_PART_BYTES = 1024 * 1024  # decoded bytes read from any one part
 MAX_TEXT_CHARS = 200_000  # readable text kept per message
 MAX_PARTS = 500
 MAX_DEPTH = 24
+MAX_DELIMITER_LINES = 10 * MAX_PARTS  # lines starting "--" handed to email's parser (see _cut_parts)
+MAX_HEADERS = 5000  # header fields of the message read (decoded, indexed)
+# Lines handed to email's parser: it keeps an object per line, ~36 bytes of memory per byte of short
+# lines (300 MB for 8 MiB of "a\n"). 200,000 lines hold 8 MiB of base64 (77-byte lines) with room.
+MAX_LINES = 200_000
 MAX_PARAM_HEADER_CHARS = 8 * 1024  # Content-Type / Content-Disposition as the parameter parser sees them
 _PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
 
@@ -273,6 +278,54 @@ def _limit(raw: bytes, size: int) -> tuple[bytes, MimeDefect | None]:
     )
 
 
+def _cut_parts(data: bytes) -> tuple[bytes, MimeDefect | None]:
+    """Cut the message before its ``MAX_DELIMITER_LINES + 1``-th line starting with ``--``.
+
+    email's parser builds an object per part however many there are, and only the first ``MAX_PARTS``
+    are read: 8 MiB of empty parts (``--b`` lines) would be 1.6 million objects, ~460 MB and ~15 s.
+    Every part needs a delimiter line, so the cut keeps every part that would be read unless the
+    text before them has thousands of lines starting with ``--``."""
+    pos, count = 0, 0
+    while True:
+        pos = data.find(b"\n--", pos)
+        if pos < 0:
+            return data, None
+        count += 1
+        if count > MAX_DELIMITER_LINES:
+            return data[: pos + 1], MimeDefect(
+                "message-truncated",
+                f"more than {MAX_DELIMITER_LINES} lines start with '--'; parsed up to there",
+            )
+        pos += 3
+
+
+def _cut_header_block(data: bytes) -> tuple[bytes, MimeDefect | None]:
+    """Keep the first ``4 * MAX_HEADERS`` lines of the message's header block (and all of its body):
+    email's parser holds every field, ~30 bytes of memory per byte for 8 MiB of one-line fields."""
+    ends = [i for i in (data.find(b"\n\n"), data.find(b"\n\r\n")) if i >= 0]
+    end = min(ends) if ends else len(data)
+    limit = 4 * MAX_HEADERS
+    if data.count(b"\n", 0, end) <= limit:
+        return data, None
+    pos = -1
+    for _ in range(limit):
+        pos = data.find(b"\n", pos + 1, end)
+    return data[: pos + 1] + data[end + 1 :], MimeDefect(
+        "too-many-headers", f"header block of more than {limit} lines; read the first {limit}"
+    )
+
+
+def _cut_lines(data: bytes) -> tuple[bytes, MimeDefect | None]:
+    if data.count(b"\n") <= MAX_LINES:
+        return data, None
+    pos = -1
+    for _ in range(MAX_LINES):
+        pos = data.find(b"\n", pos + 1)
+    return data[: pos + 1], MimeDefect(
+        "message-truncated", f"more than {MAX_LINES} lines; parsed the first {MAX_LINES}"
+    )
+
+
 def parse_message(raw: bytes, *, size: int | None = None) -> ParsedMail:
     """Parse one message. Never raises; damage is reported in ``defects``.
 
@@ -300,14 +353,22 @@ def parse_message(raw: bytes, *, size: int | None = None) -> ParsedMail:
 
 def _parse_message(raw: bytes, size: int) -> ParsedMail:
     data, truncated = _limit(bytes(raw), size)
+    data, headers_cut = _cut_header_block(data)
+    data, lines_cut = _cut_lines(data)
+    data, parts_cut = _cut_parts(data)
     msg, defects = _parse(data)
-    if truncated:
-        defects.append(truncated)
+    defects.extend(d for d in (truncated, headers_cut, lines_cut, parts_cut) if d is not None)
     raw_headers: list[tuple[str, str]] = []
     headers: list[tuple[str, str]] = []
     index: dict[str, list[str]] = {}
     raw_index: dict[str, list[str]] = {}
-    for name, value in _safe(lambda: list(msg.raw_items()), []):
+    fields = _safe(lambda: list(msg.raw_items()), [])
+    if len(fields) > MAX_HEADERS:
+        defects.append(
+            MimeDefect("too-many-headers", f"{len(fields)} header fields; read the first {MAX_HEADERS}")
+        )
+        del fields[MAX_HEADERS:]
+    for name, value in fields:
         name, value = str(name), str(value)
         decoded, reasons = decode_header(value)
         for reason in reasons:

@@ -5,7 +5,8 @@ stops growing with its size: measured peaks (tracemalloc, Python allocations whi
 fetched message the IMAP source already holds) are 1.3x (10,000 parts), 1.6x (one large attachment)
 and 2.1x (one non-ASCII text part: the parser holds it as a 4-bytes-a-character string) the message
 size. The bound asserted: under 2.5x the size (joining header and body before cutting made it 3x)
-and under 16x ``MAX_PARSE_BYTES`` whatever the size.
+and under 16x ``MAX_PARSE_BYTES`` whatever the size. Floods of tiny parts, header fields or lines
+(email's parser keeps an object for each) are cut before parsing: 8 MiB of them stay under 64 MB.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 import pytest
 
 from adapters.imap.fetched import FetchedMessage
-from adapters.imap.mime import MAX_PARSE_BYTES
+from adapters.imap.mime import MAX_PARSE_BYTES, ParsedMail, parse_message
 from adapters.imap.translate import translate_fetched
 from tests.fuzz.mail import DEALER, KEY, fetched
 
@@ -72,3 +73,33 @@ def test_a_50mb_message_gives_a_result_with_bounded_memory(build: Callable[[], b
     assert seen.date == 1_795_532_400.0
     if build is many_parts:
         assert "too-many-parts" in codes or "text-truncated" in codes
+
+
+def _peak(raw: bytes) -> tuple[int, ParsedMail]:
+    tracemalloc.start()
+    try:
+        mail = parse_message(raw)
+        return tracemalloc.get_traced_memory()[1], mail
+    finally:
+        tracemalloc.stop()
+
+
+EIGHT = 8 * MB - 1024
+FLOODS = {
+    # regressions, peaks measured before the cuts: ~460 MB (1.6 million empty parts), 227 MB (a million
+    # header fields), 293 MB (4 million short lines), 206 MB (a million fields in one part's header)
+    "empty-parts": b'Content-Type: multipart/mixed; boundary="b"\n\n' + b"--b\n\n" * (EIGHT // 5),
+    "header-fields": b"X-A: 1\n" * (EIGHT // 7) + b"\nhello\n",
+    "short-lines": b"Content-Type: text/plain\n\n" + b"a\n" * (EIGHT // 2),
+    "part-header-fields": b'Content-Type: multipart/mixed; boundary="b"\n\n--b\n'
+    + b"X-A: 1\n" * (EIGHT // 7),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(FLOODS))
+def test_8mb_of_tiny_parts_fields_or_lines_stays_within_a_fixed_memory(shape: str) -> None:
+    raw = b"Subject: flood\nFrom: ana@example.org\n" + FLOODS[shape]
+    peak, mail = _peak(raw)
+    assert peak < 64 * MB, f"{peak / MB:.0f} MB"
+    assert mail.subject == "flood" and mail.addresses("from") == [("", "ana@example.org")]
+    assert {"message-truncated", "too-many-headers"} & {d.code for d in mail.defects}
