@@ -11,6 +11,7 @@ simulator's socket travels in an extra ``X-Sent:`` header, from which the parent
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from adapters.asterisk.synthetic import Dist, ExpectedCall, TrafficGenerator, Tr
 
 SECRET = "load-bench-secret"
 SENT_HEADER = "X-Sent"
+WINDOW_S = 5.0
 AGENTS = tuple(str(201 + i) for i in range(12))
 
 
@@ -69,6 +71,7 @@ class Lateness:
     late_over_100ms: int = 0
     max_s: float = 0.0
     last_sent: float = 0.0
+    sent_per_window: dict[int, int] = field(default_factory=dict)  # events by 5-s window of send time
 
 
 @dataclass
@@ -91,14 +94,38 @@ def sim_clock(t0: float, w0: Synchronized[float], speed: float) -> Callable[[], 
     return now
 
 
+def schedule(speed: float, ramp: tuple[float, float, float] | None) -> Callable[[float], float | None]:
+    """Wall seconds after ``w0`` at which the event ``tau`` simulated seconds in goes out; None: stop.
+
+    Constant ``speed``; or a ramp (s0, s1, duration): the speed rises linearly from s0 to s1 over
+    ``duration`` wall seconds (simulated time covered: tau(w) = s0 w + k w^2 / 2), then traffic stops."""
+    if ramp is None:
+        return lambda tau: tau / speed
+    s0, s1, duration = ramp
+    k = (s1 - s0) / duration
+
+    def warp(tau: float) -> float | None:
+        w = (math.sqrt(s0 * s0 + 2 * k * tau) - s0) / k if k else tau / s0
+        return None if w > duration else w
+
+    return warp
+
+
 async def _paced(
-    items: Iterator[tuple[float, str]], t0: float, w0: Synchronized[float], speed: float, late: Lateness
+    items: Iterator[tuple[float, str]],
+    t0: float,
+    w0: Synchronized[float],
+    when: Callable[[float], float | None],
+    late: Lateness,
 ) -> AsyncIterator[tuple[float, str]]:
     while not w0.value:
         await asyncio.sleep(0.02)
     start = w0.value
     for t, raw in items:
-        due = start + (t - t0) / speed
+        offset = when(t - t0)
+        if offset is None:
+            return
+        due = start + offset
         now = time.time()
         if due > now:
             await asyncio.sleep(due - now)
@@ -108,28 +135,40 @@ async def _paced(
         late.late_over_100ms += behind > 0.1
         late.max_s = max(late.max_s, behind)
         late.last_sent = now
+        window = int((now - start) // WINDOW_S)  # by actual send time, as the lag windows
+        late.sent_per_window[window] = late.sent_per_window.get(window, 0) + 1
         # raw ends with the blank line; the simulator sends it right after this yield (batched
         # only until its player next waits), so this is the send time within a loop iteration.
         yield t, f"{raw[:-2]}{SENT_HEADER}: {now:.6f}\r\n\r\n"
 
 
-async def _run(
-    sites: int, calls_per_site: int, calls_per_hour: float, speed: float, t0: float,
-    w0: Synchronized[float], conn: Connection, seed: int,
-) -> None:  # fmt: skip
+@dataclass(frozen=True)
+class Plan:
+    sites: int
+    calls_per_site: int  # ignored with a ramp: traffic runs until the ramp ends
+    calls_per_hour: float  # per site, simulated
+    speed: float
+    seed: int
+    ramp: tuple[float, float, float] | None = None
+
+
+async def _run(plan: Plan, t0: float, w0: Synchronized[float], conn: Connection) -> None:
     result = PbxResult()
     gens, sims = [], []
-    clock = sim_clock(t0, w0, speed)
-    for i in range(sites):
-        gen = TrafficGenerator(profile(calls_per_hour), seed=seed + 7919 * i, start=t0)
-        items = _paced(gen.calls(calls_per_site), t0, w0, speed, result.late)
+    clock = sim_clock(t0, w0, plan.speed)
+    when = schedule(plan.speed, plan.ramp)
+    for i in range(plan.sites):
+        gen = TrafficGenerator(profile(plan.calls_per_hour), seed=plan.seed + 7919 * i, start=t0)
+        calls = gen.calls(None if plan.ramp else plan.calls_per_site)
+        items = _paced(calls, t0, w0, when, result.late)
         sim = AmiSimulator(items, secret=SECRET, speed=0, clock=clock, wait_for_clients=1)
         await sim.start()
         gens.append(gen)
         sims.append(sim)
     conn.send([sim.port for sim in sims])
     await asyncio.gather(*(sim.finished.wait() for sim in sims))
-    result.truth = [[truth(exp) for exp in gen.expected] for gen in gens]
+    if plan.ramp is None:  # a ramp cuts calls off: no ground truth to compare with
+        result.truth = [[truth(exp) for exp in gen.expected] for gen in gens]
     result.messages_sent = sum(sim.messages_sent for sim in sims)
     result.first_sent, result.last_sent = w0.value, result.late.last_sent
     result.last_event_t = max(sim.sim_now() for sim in sims)
@@ -140,8 +179,5 @@ async def _run(
     await asyncio.gather(*(sim.close() for sim in sims))
 
 
-def pbx_main(
-    sites: int, calls_per_site: int, calls_per_hour: float, speed: float, t0: float,
-    w0: Synchronized[float], conn: Connection, seed: int,
-) -> None:  # fmt: skip
-    asyncio.run(_run(sites, calls_per_site, calls_per_hour, speed, t0, w0, conn, seed))
+def pbx_main(plan: Plan, t0: float, w0: Synchronized[float], conn: Connection) -> None:
+    asyncio.run(_run(plan, t0, w0, conn))

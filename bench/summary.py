@@ -8,7 +8,11 @@ that did not run or printed no figure is reported as not measured, never filled 
 
 from __future__ import annotations
 
+import datetime
 import operator
+import os
+import platform
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +80,37 @@ def read(path: Path) -> dict[str, str]:
     return out
 
 
+def _first(path: str, prefix: str) -> str:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(prefix):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def machine() -> str:
+    """What the figures were measured on (the README quotes this line)."""
+    mem_kb = _first("/proc/meminfo", "MemTotal:").split()[0]
+    ram = f"{int(mem_kb) / 1024**2:.1f} GiB RAM" if mem_kb.isdigit() else "? RAM"
+    try:
+        out = subprocess.run(
+            ["/usr/lib/postgresql/15/bin/postgres", "--version"], capture_output=True, text=True, timeout=10
+        ).stdout  # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+        pg = out.split(") ", 1)[1].split()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        pg = "?"
+    try:
+        debian = Path("/etc/debian_version").read_text().strip()
+    except OSError:
+        debian = "?"
+    return (
+        f"machine: {os.cpu_count()} cores ({_first('/proc/cpuinfo', 'model name')}), {ram}, Debian {debian}, "
+        f"Python {platform.python_version()}, PostgreSQL {pg}, {datetime.date.today().isoformat()}"
+    )
+
+
 def number(value: str) -> float | None:
     try:
         return float(value.rstrip("x"))  # ami_ingest prints the pyst2 ratio as "74x"
@@ -86,6 +121,7 @@ def number(value: str) -> float | None:
 def main(directory: str) -> int:
     met = missed = 0
     missed_names: list[str] = []
+    print(machine())
     for bench, figures in FIGURES.items():
         measured = read(Path(directory) / f"{bench}.txt")
         for fig in figures:
