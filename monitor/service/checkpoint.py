@@ -87,6 +87,7 @@ class Checkpointer:
         self._monitored_until: dict[str, float | None] = {s.site: None for s in self._sites}
         self._gap_from: dict[str, float | None] = {s.site: None for s in self._sites}
         self._lock = asyncio.Lock()
+        self._failing = 0  # consecutive failed writes
         self.stats = CheckpointStats()
 
     async def restore(self) -> None:
@@ -157,8 +158,20 @@ class Checkpointer:
                 saved = await asyncio.to_thread(save_checkpoint, self._engine, writes)
             except Exception as exc:  # the database may be down: the next round writes it all again
                 self.stats.failures += 1
-                log.error("live call checkpoint failed (retrying): %s: %s", type(exc).__name__, exc)
+                self._failing += 1
+                if self._failing == 1 or self._failing % 60 == 0:  # once a minute while it lasts
+                    # The first line only: the rest is the statement (parameters are never shown).
+                    first = (str(exc).strip().splitlines() or [""])[0][:300]
+                    log.error(
+                        "live call checkpoint failed %d time(s) in a row, retrying: %s: %s",
+                        self._failing,
+                        type(exc).__name__,
+                        first,
+                    )
                 return False
+            if self._failing:
+                log.info("live call checkpoint written again after %d failure(s)", self._failing)
+                self._failing = 0
             for w in writes:
                 written, ev_written = self._written[w.site], self._evidence_written[w.site]
                 for call_id in w.calls:

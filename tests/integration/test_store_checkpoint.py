@@ -3,14 +3,24 @@ PostgreSQL cases fail under CI=true when it is missing)."""
 
 from __future__ import annotations
 
+import itertools
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from adapters.asterisk.framing import AmiParser
+from adapters.asterisk.pipeline import AmiCallPipeline
+from adapters.asterisk.synthetic import TrafficGenerator, TrafficProfile
+from monitor.bootstrap import call_service
+from monitor.config import Settings, open_24_7_site
 from monitor.domain.calls import Evidence
 from monitor.domain.events import MonitoringGap
+from monitor.service.calls import CallService
+from monitor.service.checkpoint import GAP_AFTER_CLEAN_STOP, Checkpointer
 from monitor.store.checkpoints import (
     SiteCheckpointSaved,
     SiteCheckpointWrite,
@@ -23,6 +33,7 @@ from monitor.store.tables import table
 from tests.integration.store_cases import realistic_call
 
 T0 = 1_795_498_998.0
+SITE = "detroit"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.service)])
@@ -141,5 +152,73 @@ def test_heartbeat_waits_for_the_restart_gap_to_be_stored(url: str) -> None:
         assert save_checkpoint(engine, [beat])["detroit"].gap_recorded is True
         cp = load_checkpoint(engine, "detroit")
         assert cp is not None and cp.monitored_until == T0 + 11
+    finally:
+        engine.dispose()
+
+
+class _Source:
+    """The two things the checkpointer asks of a source (the AMI source in the daemon)."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.resumed: tuple[float, str] | None = None
+
+    def resume_after_restart(self, since: float, reason: str) -> None:
+        self.resumed = (since, reason)
+
+
+@dataclass
+class _Site:
+    site: str
+    service: CallService
+    source: _Source
+
+
+def _site_with_live_calls() -> _Site:
+    settings = Settings(site=[open_24_7_site(SITE)])
+    service = call_service(settings, settings.site[0], b"checkpoint-key-0123456789", [])
+    pipeline = AmiCallPipeline(service)
+    parser = AmiParser(expect_banner=False)
+    for t, raw in itertools.islice(
+        TrafficGenerator(TrafficProfile(calls_per_hour=1200), seed=3, start=T0).calls(20), 400
+    ):
+        for message in parser.feed(raw.encode()):
+            pipeline.on_message(message, t)
+    assert len(service.tracker.live_calls) >= 2
+    return _Site(SITE, service, _Source())
+
+
+async def test_failed_checkpoints_are_logged_retried_and_never_fatal(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="monitor.service.checkpoint")
+    upgrade(url)
+    engine = make_engine(url)
+    site = _site_with_live_calls()
+    checkpointer = Checkpointer(engine, [site], clock=lambda: T0 + 3600)
+    live = table("live_call")
+    try:
+        with engine.begin() as conn:
+            live.drop(conn)  # every write now fails inside the database
+        checkpointer.stopping()  # as the daemon does on SIGTERM, while its source is still up
+        assert await checkpointer.final(timeout_s=1.2) is False
+        assert checkpointer.stats.failures >= 2
+        failed = [r for r in caplog.records if "checkpoint failed" in r.getMessage()]
+        assert len(failed) == 1 and failed[0].levelname == "ERROR"  # once, not once a second
+        with engine.begin() as conn:
+            live.create(conn)
+        assert await checkpointer.final(timeout_s=10) is True
+        assert "written again after" in caplog.text
+
+        cp = load_checkpoint(engine, SITE)
+        assert cp is not None and cp.clean_stop and cp.monitored_until == T0 + 3600
+        assert [c[0] for c in cp.calls] == sorted(site.service.tracker.live_calls)
+        restarted = _site_with_live_calls()
+        restarted.service.tracker.live_calls.clear()
+        await Checkpointer(engine, [restarted], clock=lambda: T0 + 3700).restore()
+        assert restarted.source.resumed == (T0 + 3600, GAP_AFTER_CLEAN_STOP)
+        for call_id, call in site.service.tracker.live_calls.items():
+            assert restarted.service.tracker.live_calls[call_id] == call
+            assert restarted.service.evidence_of(call_id) == site.service.evidence_of(call_id)
     finally:
         engine.dispose()
