@@ -33,6 +33,7 @@ from monitor.metrics.store import StoreCollector
 from monitor.service.calls import CallService, CallSink
 from monitor.service.checkpoint import Checkpointer
 from monitor.service.policies import call_thresholds, register_policies
+from monitor.service.startup import prepare_store
 from monitor.service.summary import roll_up_calls
 from monitor.service.wallboard import BoardSite, BoardSource, FiguresReader, Wallboard
 from monitor.service.writer import BatchWriter
@@ -96,10 +97,16 @@ class Daemon:
     async def run(self, extra: Iterable[Callable[[Daemon], Coroutine[Any, Any, None]]] = ()) -> None:
         settings = self.settings
         engine = make_engine(settings.monitor.database_url)
-        await asyncio.to_thread(upgrade, engine)
+        try:
+            ready = await prepare_store(engine, self._set_up_store, self.stop)
+        except BaseException:
+            engine.dispose()
+            raise
+        if not ready:
+            engine.dispose()
+            log.info("stopped before the database %s became available", safe_url(engine))
+            return
         log.info("store ready at %s", safe_url(engine))
-        # The thresholds each stored evaluation was judged against, by version (evidence chain).
-        await asyncio.to_thread(register_policies, engine, settings, self.clock())
         writer = self.writer = BatchWriter(
             engine, thresholds_for=call_thresholds(settings), high_water=self.store_high_water
         )
@@ -194,6 +201,11 @@ class Daemon:
             pass
         finally:
             engine.dispose()
+
+    def _set_up_store(self, engine: Engine) -> None:
+        upgrade(engine)
+        # The thresholds each stored evaluation was judged against, by version (evidence chain).
+        register_policies(engine, self.settings, self.clock())
 
     async def _housekeeping(self, engine: Engine) -> None:
         while not self.stop.is_set():

@@ -178,7 +178,7 @@ class BatchWriter:
             self.stats.errors += 1
             self.stats.consecutive_errors += 1
             if self.stats.consecutive_errors == 1:
-                log.error("database %s unreachable (idle check): %s", self._where, _describe(exc))
+                log.error("database %s unreachable (idle check): %s", self._where, describe_db_error(exc))
             return
         if self.stats.consecutive_errors:
             log.info("database %s reachable again", self._where)
@@ -273,7 +273,7 @@ class BatchWriter:
     async def _failed(self, batch: Sequence[Item], exc: Exception, *, yield_to_close: bool) -> None:
         self.stats.errors += 1
         self.stats.consecutive_errors += 1
-        transient = _is_transient(exc)
+        transient = is_transient_db_error(exc)
         if not transient:
             # Something in the batch is refused (not the connection): halve the batch until the
             # offending item is alone, then set it aside so it does not block every later call.
@@ -293,7 +293,7 @@ class BatchWriter:
             "transient" if transient else "refused",
             self.stats.consecutive_errors,
             delay,
-            _describe(exc),
+            describe_db_error(exc),
         )
         if yield_to_close:
             # Sleep, but wake at once when close() wants to take over.
@@ -312,7 +312,7 @@ class BatchWriter:
             if isinstance(item, CompletedCall)
             else f"gap {item.site}/{item.source}@{item.start}"
         )
-        log.error("store refused %s %d times; set aside: %s", what, self._refusals, _describe(exc))
+        log.error("store refused %s %d times; set aside: %s", what, self._refusals, describe_db_error(exc))
         self._refusals = 0
 
 
@@ -331,12 +331,12 @@ async def _wait(event: asyncio.Event, timeout_s: float) -> None:
         await asyncio.wait_for(event.wait(), timeout_s)
 
 
-def _is_transient(exc: Exception) -> bool:
+def is_transient_db_error(exc: Exception) -> bool:
     """Connection trouble, locks and timeouts go away; constraint or data errors do not."""
     return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | TimeoutError | OSError)
 
 
-def _describe(exc: Exception) -> str:
+def describe_db_error(exc: Exception) -> str:
     # SQLAlchemy's message starts with the driver error and goes on with the (long) statement; the
     # engine hides parameters, and the URL (with its password) is never part of it.
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -8,6 +8,7 @@ socket, TCP flow control does the rest) and a failing one is retried; /readyz sa
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -382,3 +383,57 @@ async def test_postgresql_down_while_idle_is_reported_by_readyz(
             daemon.stop.set()
             await asyncio.wait_for(task, 30)
             await sim.close()
+
+
+async def test_daemon_started_while_postgresql_is_down_waits_for_it_then_stores_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The site PC boots before the group's database: slamon retries its start-up instead of dying,
+    then watches the PBX and stores every call once."""
+    traffic, sim, go = _paced_traffic(seed=24)
+    caplog.set_level(logging.INFO, logger="monitor.service.startup")
+    with throwaway_postgres_server() as pg:
+        settings = _with_database(daemon_settings(tmp_path, await sim.start(), monkeypatch), pg.url)
+        await asyncio.to_thread(pg.stop)
+        daemon = Daemon(settings)
+        task = asyncio.create_task(daemon.run())
+        try:
+            await wait_until(lambda: "attempt 2" in caplog.text, 30, "start-up retried")
+            assert not daemon.started.is_set() and not task.done()
+            await asyncio.to_thread(pg.start)
+            await asyncio.wait_for(daemon.started.wait(), 60)
+            await _until_resynced(daemon)
+            go.set()
+            await _until_all_stored(daemon, sim, 90)
+        finally:
+            if not pg.running:
+                await asyncio.to_thread(pg.start)
+            daemon.stop.set()
+            await asyncio.wait_for(task, 30)
+            await sim.close()
+        calls, gaps = _stored(pg.url)
+    _check_every_call_stored_once(calls, traffic.expected)
+    assert gaps == []  # first start: nothing was being watched before, so nothing was missed
+    assert "reachable after" in caplog.text
+    assert pg.url.split(":")[2].split("@")[0] not in caplog.text  # the password never shows
+
+
+async def test_daemon_stopped_while_waiting_for_the_database_exits_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="monitor")
+    sim = AmiSimulator([], secret="sim-secret")
+    with throwaway_postgres_server() as pg:
+        settings = _with_database(daemon_settings(tmp_path, await sim.start(), monkeypatch), pg.url)
+        await asyncio.to_thread(pg.stop)
+        daemon = Daemon(settings)
+        task = asyncio.create_task(daemon.run())
+        try:
+            await wait_until(lambda: "unavailable at start-up" in caplog.text, 30, "start-up failing")
+            daemon.stop.set()
+            await asyncio.wait_for(task, 30)
+        finally:
+            await asyncio.to_thread(pg.start)
+            await sim.close()
+    assert not daemon.started.is_set()
+    assert "stopped before the database" in caplog.text
