@@ -12,8 +12,9 @@ from monitor.config import MailboxSettings, Settings, SiteSettings
 from monitor.domain.cadence import ring_cycle_seconds
 from monitor.domain.inquiries import InquiryBook, KindRule, MailboxRules
 from monitor.domain.privacy import key_number, key_value
+from monitor.domain.records import SiteRules
 from monitor.domain.topology import PbxTopology
-from monitor.domain.tracker import CallTracker, SiteRules
+from monitor.domain.tracker import CallTracker
 from monitor.service.calls import CallService, CallSink
 
 

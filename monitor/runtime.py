@@ -25,7 +25,7 @@ from monitor.bootstrap import call_service, site_rules
 from monitor.config import Settings, SiteSettings
 from monitor.domain.calls import CompletedCall
 from monitor.domain.live import live_calls
-from monitor.domain.tracker import SiteRules
+from monitor.domain.records import SiteRules
 from monitor.mailboxes import MailRuntime
 from monitor.memory import release_free_heap
 from monitor.metrics import SiteThresholds, SlamonMetrics

@@ -10,8 +10,9 @@ from monitor.domain import events as ev
 from monitor.domain.calendar import BusinessCalendar
 from monitor.domain.calls import CallRecord
 from monitor.domain.policy import SlaPolicy
+from monitor.domain.records import SiteRules
 from monitor.domain.topology import PbxTopology
-from monitor.domain.tracker import CallTracker, SiteRules
+from monitor.domain.tracker import CallTracker
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("America/Detroit")).timestamp()
 WEEKDAYS = {d: ["07:30-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
