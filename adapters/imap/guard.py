@@ -17,7 +17,6 @@ address, where nothing crosses a network.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import ssl
@@ -25,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.imap.errors import ImapConfigError, ReadOnlyViolation
+from monitor.hosts import is_loopback
 
 __all__ = [
     "ALLOWED_COMMANDS",
@@ -68,17 +68,6 @@ def check_read_only(command: str, args: Sequence[bytes | str]) -> None:
 
 def _text(arg: bytes | str) -> str:
     return arg.decode("ascii", "replace") if isinstance(arg, bytes) else arg
-
-
-def is_loopback(host: str) -> bool:
-    """True for a loopback IP literal or the name ``localhost`` (no DNS lookup: a name that merely
-    resolves to 127.0.0.1 today is not trusted to keep doing so)."""
-    if host.rstrip(".").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def require_secure_transport(host: str, tls: str) -> None:

@@ -15,7 +15,6 @@ arrives complete in one read.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -24,8 +23,9 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.config import ApiSettings
+from monitor.hosts import is_loopback
 
-__all__ = ["RequestLimits", "is_loopback_host", "mask_access_token", "server_config"]
+__all__ = ["RequestLimits", "mask_access_token", "server_config"]
 
 log = logging.getLogger(__name__)
 
@@ -135,20 +135,10 @@ def mask_access_logs() -> None:
         logger.addFilter(_MaskAccessToken())
 
 
-def is_loopback_host(host: str) -> bool:
-    """Loopback IP literal or ``localhost``; a name or wildcard (``0.0.0.0``, ``::``) is not."""
-    if host.rstrip(".").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def server_config(app: ASGIApp, host: str, port: int, api: ApiSettings, *, tokens: int) -> uvicorn.Config:
     """The uvicorn settings of the daemon's API server, with the header limit; warns when the API is
     reachable from the network."""
-    if not is_loopback_host(host):
+    if not is_loopback(host):
         log.warning(
             "API listening on %s:%d, a non-loopback address: it is exposed to the network and every "
             "/api/ request needs a bearer token (%d configured); /healthz, /readyz and /metrics stay open",

@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 
 from monitor.api.app import create_app
 from monitor.api.deps import AppContext
-from monitor.api.limits import RequestLimits, is_loopback_host, mask_access_token, server_config
+from monitor.api.limits import RequestLimits, mask_access_token, server_config
 from monitor.cli import app as cli_app
 from monitor.config import ApiSettings, MonitorSettings, Settings, open_24_7_site
+from monitor.hosts import is_loopback
 from monitor.runtime import Daemon
 from monitor.store.engine import make_engine
 from monitor.tokens import hash_token
@@ -202,9 +203,9 @@ def test_loopback_is_the_default_everywhere() -> None:
     demo_help = CliRunner().invoke(cli_app, ["demo", "--help"], env={"COLUMNS": "200"})
     assert "127.0.0.1:8000" in demo_help.output
     for host in ("127.0.0.1", "localhost", "::1", "[::1]", "127.1.2.3"):
-        assert is_loopback_host(host), host
+        assert is_loopback(host), host
     for host in ("0.0.0.0", "::", "", "192.168.1.10", "slamon.dealer.lan"):
-        assert not is_loopback_host(host), host
+        assert not is_loopback(host), host
 
 
 @pytest.mark.parametrize(("listen", "warned"), [("127.0.0.1:0", False), ("0.0.0.0:0", True)])
