@@ -32,8 +32,8 @@ async def prepare_store(
 ) -> bool:
     """Run ``setup`` (migrations, policy registration) until it succeeds; False if stopped first.
 
-    Only connection trouble is retried: a schema or permission error will not go away by waiting
-    and is raised at once, with its first line (the engine never puts the password in it).
+    Only connection trouble is retried: a wrong password, an unknown database or a schema error
+    will not go away by waiting and is raised at once (the engine never puts the password in it).
     """
     delay = initial_delay_s
     attempts = 0
@@ -42,7 +42,7 @@ async def prepare_store(
         try:
             await asyncio.to_thread(setup, engine)
         except Exception as exc:
-            if not is_transient_db_error(exc):
+            if not is_transient_db_error(exc) or _is_configuration_error(exc):
                 raise
             log.error(
                 "database %s unavailable at start-up (attempt %d): %s; retrying in %.0fs",
@@ -60,3 +60,23 @@ async def prepare_store(
         if stop.is_set():
             return False
         delay = min(delay * 2, max_delay_s)
+
+
+# The server's refusals that are the configuration's fault, not the network's. psycopg gives no
+# SQLSTATE for errors raised while connecting, only libpq's text (English unless the server's
+# lc_messages says otherwise; a translated one is then retried, and logged each time).
+_CONFIGURATION_ERRORS = (
+    "password authentication failed",
+    "authentication failed for user",
+    "no pg_hba.conf entry",
+    "does not exist",  # role or database
+)
+
+
+def _is_configuration_error(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate[:2] in ("28", "3D"):
+        return True
+    text = str(orig if orig is not None else exc)
+    return any(marker in text for marker in _CONFIGURATION_ERRORS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -101,25 +102,65 @@ def test_wrong_password_against_real_postgres_is_not_echoed(postgres_url: str) -
     assert PW not in message and str(real.password) not in message
 
 
-def test_a_crashing_slamon_run_shows_no_secret(tmp_path: Path) -> None:
+def _run_config(tmp_path: Path, database_url: str) -> tuple[Path, str]:
     hmac_key = "hmac-key-" + "x" * 24
     (tmp_path / "hmac.key").write_text(hmac_key)
     cfg = tmp_path / "slamon.toml"
     cfg.write_text(
-        f'[monitor]\ndatabase_url = "{URL}"\nlisten = "127.0.0.1:0"\n'
+        f'[monitor]\ndatabase_url = "{database_url}"\nlisten = "127.0.0.1:0"\n'
         f'hmac_key_file = "{tmp_path / "hmac.key"}"\n'
     )
+    return cfg, hmac_key
+
+
+SLAMON = str(Path(sys.executable).parent / "slamon")
+
+
+@pytest.mark.service
+def test_a_crashing_slamon_run_shows_no_secret(tmp_path: Path, postgres_url: str) -> None:
+    """A wrong database password is a configuration error: ``slamon run`` fails at once, and neither
+    the password it was given nor the right one shows in what it prints."""
+    real = make_url(postgres_url)
+    cfg, hmac_key = _run_config(tmp_path, make_url(postgres_url).set(password=PW).render_as_string(False))
     env = {**os.environ, "COLUMNS": "200"}
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "slamon"), "run", "--config", str(cfg)],
-        capture_output=True,
+        [SLAMON, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "password authentication failed" in output, output[-3000:]
+    assert PW not in output and str(real.password) not in output and hmac_key not in output
+
+
+def test_slamon_run_waiting_for_an_unreachable_database_shows_no_secret(tmp_path: Path) -> None:
+    """A refused connection is retried (the database may come up later); the retries' log lines, and
+    the stop while waiting, show no secret."""
+    cfg, hmac_key = _run_config(tmp_path, URL)
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [SLAMON, "run", "--config", str(cfg)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         text=True,
-        timeout=120,
         cwd=ROOT,
         env=env,
     )
-    output = done.stdout + done.stderr
-    assert done.returncode != 0 and "OperationalError" in output, output[-3000:]
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "(attempt 2)" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = "".join(lines) + out + err
+    assert proc.returncode == 0, output[-3000:]
+    assert "unavailable at start-up" in output and "OperationalError" in output, output[-3000:]
+    assert "slamon:***@127.0.0.1:1/slamon" in output
     assert PW not in output and hmac_key not in output
 
 
