@@ -28,6 +28,7 @@ from monitor.domain.calls import Evidence
 from monitor.domain.checkpoint import CheckpointError, timeline_from_dict, timeline_to_dict
 from monitor.domain.timeline import CallTimeline
 from monitor.service.calls import CallService
+from monitor.service.writer import describe_db_error
 from monitor.store.checkpoints import SiteCheckpointWrite, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -160,13 +161,10 @@ class Checkpointer:
                 self.stats.failures += 1
                 self._failing += 1
                 if self._failing == 1 or self._failing % 60 == 0:  # once a minute while it lasts
-                    # The first line only: the rest is the statement (parameters are never shown).
-                    first = (str(exc).strip().splitlines() or [""])[0][:300]
                     log.error(
-                        "live call checkpoint failed %d time(s) in a row, retrying: %s: %s",
+                        "live call checkpoint failed %d time(s) in a row, retrying: %s",
                         self._failing,
-                        type(exc).__name__,
-                        first,
+                        describe_db_error(exc),
                     )
                 return False
             if self._failing:
